@@ -1,0 +1,118 @@
+"""The click root group, the shared ``App`` (rich Console on stderr) and error display."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from reidaug import __version__
+from reidaug.errors import UserError
+
+ProgressFn = Callable[..., None]
+
+
+class App:
+    """What every command shares: the console, verbosity, device and seed."""
+
+    def __init__(self, verbosity: int = 0, device: str = "auto", seed: int = 0) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.verbosity = verbosity
+        self.device = device
+        self.seed = seed
+
+    def info(self, msg: str) -> None:
+        if self.verbosity >= 0:
+            self.console.print(msg)
+
+    def debug(self, msg: str) -> None:
+        if self.verbosity > 0:
+            self.console.print(f"[dim]{msg}[/dim]")
+
+    @contextlib.contextmanager
+    def progress(
+        self, description: str, total: int | None = None, fields: str = ""
+    ) -> Iterator[ProgressFn]:
+        """A rich progress bar; yields ``update(done, total=None, **fields)`` for library loops.
+
+        ``fields`` is a format string over the keyword fields, shown after the bar
+        (for example ``"loss {loss:.3f}"``).
+        """
+        columns = [
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[extra]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+        ]
+        with Progress(
+            *columns, console=self.console, disable=self.verbosity < 0, transient=False
+        ) as prog:
+            task = prog.add_task(description, total=total, extra="")
+
+            def update(done: int, total: int | None = None, **kw: object) -> None:
+                extra = fields.format(**kw) if fields and kw else ""
+                prog.update(task, completed=done, total=total, extra=extra)
+
+            yield update
+
+
+class ReidaugGroup(click.Group):
+    """A click group that turns library errors into one ``Error:`` line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            raise click.ClickException(" ".join(str(e).split("\n"))) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.exceptions.Abort() from None
+        except Exception as e:
+            if os.environ.get("REIDAUG_DEBUG") == "1":
+                raise
+            first = (str(e).strip().splitlines() or [""])[0]
+            click.echo(f"Error: unexpected {type(e).__name__}: {first}", err=True)
+            click.echo(
+                "Hint: rerun with REIDAUG_DEBUG=1 to see the traceback, and report it.", err=True
+            )
+            sys.exit(1)
+
+
+@click.group(cls=ReidaugGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="reidaug")
+@click.option("-v", "--verbose", count=True, help="More output (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where models run: CUDA when available with auto.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, device: str, seed: int) -> None:
+    """reidaug: pose-guided person generation (PG2, MsCGAN) for re-ID data augmentation.
+
+    Example: reidaug data check --dataset market1501 --root ../shared/data/market1501
+    """
+    ctx.obj = App(verbosity=-1 if quiet else verbose, device=device, seed=seed)
+
+
+pass_app = click.pass_obj

@@ -1,0 +1,217 @@
+"""Market-1501 reader: splits, ids, cameras, pose annotations and the standard test pairs.
+
+The expected layout is the one in ``shared/data/market1501``::
+
+    ROOT/Market-1501-v15.09.15/{bounding_box_train,bounding_box_test,query}/*.jpg
+    ROOT/annotations/market-annotation-{train,test}.csv, market-pairs-test.csv
+
+``ROOT`` may also hold the split folders directly (the embedded synthetic dataset does so).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from reidaug.data import keypoints as K
+from reidaug.errors import UserError
+
+_NAME = re.compile(r"([-\d]+)_c(\d)")
+JUNK_PID = -1
+DISTRACTOR_PID = 0
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of a split.
+
+    Attributes:
+        path: the image file.
+        pid: person id; relabelled to ``0..num_ids-1`` in the train split, raw elsewhere
+            (``0`` is a distractor, ``-1`` junk).
+        camid: camera index, 0-based.
+        raw_pid: the id in the file name.
+    """
+
+    path: Path
+    pid: int
+    camid: int
+    raw_pid: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def parse_name(name: str) -> tuple[int, int]:
+    """Return ``(pid, camid 1-based)`` from a Market-style file name, ``*.jpg.jpg`` included."""
+    m = _NAME.search(name)
+    if m is None:
+        raise UserError(f"cannot parse person id and camera from image name: {name}")
+    return int(m.group(1)), int(m.group(2))
+
+
+class Market1501:
+    """Market-1501 (751 training ids, 6 cameras, 128x64 crops) with PG2-family pose annotations.
+
+    Args:
+        root: folder holding ``Market-1501-v15.09.15/`` (or the split folders) and
+            ``annotations/``. Defaults to ``$REIDAUG_DATA``.
+        annotations: folder of the annotation CSVs; defaults to ``ROOT/annotations``.
+
+    Example:
+        >>> ds = Market1501("../shared/data/market1501")  # doctest: +SKIP
+        >>> len(ds.train), ds.num_train_ids  # doctest: +SKIP
+        (12936, 751)
+    """
+
+    name = "market1501"
+    release_dir = "Market-1501-v15.09.15"
+    splits = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+    annotation_files = {
+        "train": "market-annotation-train.csv",
+        "gallery": "market-annotation-test.csv",
+    }
+    pairs_file = "market-pairs-test.csv"
+    height, width = 128, 64
+
+    def __init__(
+        self, root: str | os.PathLike | None = None, annotations: str | os.PathLike | None = None
+    ) -> None:
+        if root is None:
+            root = os.environ.get("REIDAUG_DATA")
+            if not root:
+                raise UserError(
+                    f"no dataset root given for {self.name}: pass --root or set REIDAUG_DATA"
+                )
+        self.root = Path(root).expanduser()
+        release = self.root / self.release_dir
+        self.image_dir = release if release.is_dir() else self.root
+        self.annotation_dir = Path(annotations) if annotations else self.root / "annotations"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(self.root)!r})"
+
+    # ---------------------------------------------------------------- layout checks
+    def split_dir(self, split: str) -> Path:
+        if split not in self.splits:
+            raise UserError(f'unknown split "{split}"; expected one of: {", ".join(self.splits)}')
+        return self.image_dir / self.splits[split]
+
+    def check_before_run(self, need_annotations: bool = True) -> None:
+        """Raise a ``UserError`` naming the first missing folder or file, before any parsing."""
+        if not self.root.is_dir():
+            raise UserError(f"dataset root not found: {self.root}")
+        for split in self.splits:
+            d = self.split_dir(split)
+            if not d.is_dir():
+                raise UserError(f"missing {split} folder: {d}")
+        if need_annotations:
+            if not self.annotation_dir.is_dir():
+                raise UserError(f"missing annotations folder: {self.annotation_dir}")
+            for fname in (*self.annotation_files.values(), self.pairs_file):
+                if not (self.annotation_dir / fname).is_file():
+                    raise UserError(f"missing annotation file: {self.annotation_dir / fname}")
+
+    # ---------------------------------------------------------------- splits
+    def _scan(self, split: str) -> list[Item]:
+        d = self.split_dir(split)
+        if not d.is_dir():
+            raise UserError(f"missing {split} folder: {d}")
+        files = sorted(p for p in d.iterdir() if p.name.lower().endswith(".jpg"))
+        if not files:
+            raise UserError(f"no .jpg images in {split} folder: {d}")
+        items = []
+        for p in files:
+            pid, cam = parse_name(p.name)
+            items.append(Item(p, pid, cam - 1, pid))
+        return items
+
+    @cached_property
+    def train(self) -> list[Item]:
+        """Training images; pids relabelled to ``0..num_train_ids-1`` in sorted raw-id order."""
+        items = self._scan("train")
+        label = {pid: i for i, pid in enumerate(sorted({it.raw_pid for it in items}))}
+        return [Item(it.path, label[it.raw_pid], it.camid, it.raw_pid) for it in items]
+
+    @cached_property
+    def query(self) -> list[Item]:
+        return [it for it in self._scan("query") if it.pid != JUNK_PID]
+
+    @cached_property
+    def _gallery_all(self) -> list[Item]:
+        return self._scan("gallery")
+
+    @property
+    def gallery(self) -> list[Item]:
+        """Gallery images as torchreid keeps them: junk (``-1``) dropped, distractors (``0``) kept."""
+        return [it for it in self._gallery_all if it.pid != JUNK_PID]
+
+    @property
+    def gallery_junk(self) -> list[Item]:
+        return [it for it in self._gallery_all if it.pid == JUNK_PID]
+
+    @property
+    def num_train_ids(self) -> int:
+        return len({it.pid for it in self.train})
+
+    def items(self, split: str) -> list[Item]:
+        """Images of ``train``, ``query`` or ``gallery`` (``gallery_all`` keeps junk too)."""
+        if split == "gallery_all":
+            return self._gallery_all
+        self.split_dir(split)
+        return getattr(self, split)
+
+    # ---------------------------------------------------------------- annotations
+    def annotation_path(self, split: str) -> Path:
+        key = "gallery" if split in ("gallery", "gallery_all", "test") else split
+        if key not in self.annotation_files:
+            raise UserError(f"{self.name} has no pose annotations for split '{split}'")
+        return self.annotation_dir / self.annotation_files[key]
+
+    def annotations(self, split: str) -> dict[str, np.ndarray]:
+        """Keypoints by image name for ``train`` or ``gallery`` (``test``)."""
+        key = "gallery" if split in ("gallery", "gallery_all", "test") else split
+        cache = self.__dict__.setdefault("_ann_cache", {})
+        if key not in cache:
+            cache[key] = K.read_annotations(self.annotation_path(key))
+        return cache[key]
+
+    def test_pairs(self) -> list[tuple[str, str]]:
+        """The standard 12,000 ``(from, to)`` test pairs of ``market-pairs-test.csv``."""
+        return read_pairs(self.annotation_dir / self.pairs_file)
+
+
+def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Read a ``from,to`` pairs CSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"pairs file not found: {path}")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows or [c.strip() for c in rows[0]] != ["from", "to"]:
+        raise UserError(f"malformed pairs file {path}:1: expected header 'from,to'")
+    out = []
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != 2 or not row[0] or not row[1]:
+            raise UserError(f"malformed pairs row at {path}:{i}: expected 'from,to'")
+        out.append((row[0], row[1]))
+    return out
+
+
+def write_pairs(path: str | os.PathLike, pairs: list[tuple[str, str]]) -> None:
+    """Write a ``from,to`` pairs CSV atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["from", "to"])
+        w.writerows(pairs)
+    os.replace(tmp, path)
