@@ -113,15 +113,16 @@ class PairDataset(Dataset):
 
     Each item is a dict with ``condition`` and ``target`` (``3xHxW`` in [-1, 1]), ``target_pose``
     (``18xHxW`` heatmaps), ``target_mask`` (``1xHxW`` in {0, 1}), ``pid``, and with
-    ``source_pose=True`` also ``source_pose``. With ``flip=True`` half of the items are mirrored,
-    images and keypoints together (left and right joints swapped).
+    ``source_pose=True`` also ``source_pose``. With ``flip=True`` the index space doubles: items
+    ``n .. 2n-1`` are the mirrored copies of items ``0 .. n-1``, images and keypoints flipped
+    together (left and right joints swapped), so any sampler picks flips deterministically.
 
     Args:
         dataset: a ``Market1501``-like dataset.
         pairs: ``(from, to)`` image names.
         split: where the names live: ``train`` or ``gallery`` (``test``).
         heatmap: ``pg2`` disks in [-1, 1] or ``gaussian``.
-        flip: random left-right flip.
+        flip: add the left-right mirrored copies.
         source_pose: also render the condition image's heatmaps.
         cache_images: keep decoded images in memory (12,936 Market train images take 320 MB).
 
@@ -156,10 +157,9 @@ class PairDataset(Dataset):
                     f"target image {b} has no pose annotation in {dataset.annotation_path(split)}"
                 )
         self._cache: dict[str, np.ndarray] | None = {} if cache_images else None
-        self.epoch_seed = 0
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.pairs) * (2 if self.spec.flip else 1)
 
     def image(self, name: str) -> np.ndarray:
         if self._cache is not None and name in self._cache:
@@ -176,11 +176,14 @@ class PairDataset(Dataset):
         return kps
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        flip, i = divmod(i, len(self.pairs))
         a, b = self.pairs[i]
         cond, tgt = self.image(a), self.image(b)
         kb = self.keypoints(b)
         ka = self.ann.get(a) if self.spec.source_pose else None
-        if self.spec.flip and np.random.default_rng([self.epoch_seed, i]).uniform() < 0.5:
+        if flip:
             cond, tgt = cond[:, ::-1], tgt[:, ::-1]
             kb = K.flip_keypoints(kb, self.width)
             if ka is not None:

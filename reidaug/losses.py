@@ -1,0 +1,62 @@
+"""Losses of PG2 and MsCGAN."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error."""
+    return (pred - target).abs().mean()
+
+
+def pose_mask_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PG2 eq. 1: ``||(G(x) - I_B) * (1 + M_B)||_1`` (mean over pixels); the body counts twice."""
+    return ((pred - target) * (1.0 + mask)).abs().mean()
+
+
+def background_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MsCGAN's masked term ``||(y - G(x, p)) * p_m||_1`` (mean over pixels)."""
+    return ((target - pred) * mask).abs().mean()
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss on logits that hides the label tensors.
+
+    ``mode="bce"``: binary cross-entropy on logits; the generator side is non-saturating
+    (``gan(d_fake, True)`` maximises ``log D(G(x))``). ``mode="lsgan"``: least squares.
+    """
+
+    def __init__(self, mode: Literal["bce", "lsgan"] = "bce") -> None:
+        super().__init__()
+        if mode not in ("bce", "lsgan"):
+            raise ValueError(f'unknown GAN loss "{mode}"; expected one of: bce, lsgan')
+        self.mode = mode
+
+    def forward(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        logits = logits.float()
+        target = torch.full_like(logits, 1.0 if real else 0.0)
+        if self.mode == "bce":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.mse_loss(logits, target)
+
+
+def d_loss(gan: GANLoss, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """PG2 eq. 2: ``L_bce(D(I_A, I_B), 1) + L_bce(D(I_A, I_B2), 0)``."""
+    return gan(d_real, True) + gan(d_fake, False)
+
+
+def pg2_g2_loss(
+    gan: GANLoss,
+    d_fake: torch.Tensor,
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    lam: float = 10.0,
+) -> torch.Tensor:
+    """PG2 eq. 4: adversarial loss plus ``lam`` times the pose-mask L1."""
+    return gan(d_fake, True) + lam * pose_mask_l1(pred, target, mask)

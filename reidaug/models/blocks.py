@@ -1,0 +1,204 @@
+"""Building blocks shared by PG2 and MsCGAN: residual U-Net generators and DCGAN discriminators."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+Schedule = Literal["linear", "table"]
+
+
+def channel_schedule(width: int, num_blocks: int, schedule: Schedule) -> list[int]:
+    """Channels of each encoder block.
+
+    ``linear`` grows as PG2 does (``w, 2w, 3w, ...``); ``table`` doubles as in the MsCGAN
+    appendix tables (``w, 2w, 4w, ...``).
+    """
+    if schedule == "linear":
+        return [width * (i + 1) for i in range(num_blocks)]
+    if schedule == "table":
+        return [width * 2**i for i in range(num_blocks)]
+    raise ValueError(f'unknown channel schedule "{schedule}"; expected one of: linear, table')
+
+
+def conv(cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> nn.Sequential:
+    """A ``k x k`` convolution with 'same'-style padding, then ReLU unless ``act=False``."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, k, stride, padding=(k - 1) // 2 if k % 2 else 1)
+    ]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ResBlock(nn.Module):
+    """PG2's simplified residual block: two 3x3 conv+ReLU at stride 1 inside a skip connection.
+
+    With ``cin != cout`` the skip starts after the first conv (no extra projection weights).
+    """
+
+    def __init__(self, cin: int, cout: int | None = None) -> None:
+        super().__init__()
+        cout = cout or cin
+        self.conv1 = conv(cin, cout)
+        self.conv2 = conv(cout, cout)
+        self.same = cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv1(x)
+        return self.conv2(y) + (x if self.same else y)
+
+
+class Up(nn.Module):
+    """Upsampling by 2: nearest neighbour then a conv (PG2), or a transposed conv (MsCGAN)."""
+
+    def __init__(self, cin: int, cout: int, mode: Literal["nearest", "deconv"], k: int = 3) -> None:
+        super().__init__()
+        self.mode = mode
+        if mode == "nearest":
+            self.conv = conv(cin, cout, k)
+        else:
+            pad, out_pad = (1, 1) if k == 3 else (1, 0)
+            self.conv = nn.Sequential(
+                nn.ConvTranspose2d(cin, cout, k, 2, padding=pad, output_padding=out_pad),
+                nn.ReLU(inplace=True),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "nearest":
+            x = nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+        return self.conv(x)
+
+
+class UNetGenerator(nn.Module):
+    """The PG2 / MsCGAN generator: a residual U-Net, optionally with a fully connected bottleneck.
+
+    Encoder: a 3x3 conv to ``c0``, then ``num_blocks`` residual blocks; every block but the last
+    is followed by a stride-2 conv to the next block's channels. With ``fc_dim`` the last feature
+    map is flattened to ``fc_dim`` units and mapped back to ``width`` channels at the same size
+    (no activation on either FC). The decoder mirrors the encoder: at each level it concatenates
+    the encoder's skip, runs a residual block and upsamples to the previous level's channels.
+    A final 3x3 conv (no activation) gives the image. No batch norm, no dropout.
+
+    Args:
+        in_channels: input channels (21 for G1: image + 18 heatmaps; 6 for G2).
+        out_channels: output channels.
+        width: base channel count (128 in both papers).
+        num_blocks: residual blocks ``N`` (5 for G1 and 3 for G2 at 128x64).
+        schedule: ``linear`` (PG2) or ``table`` (MsCGAN) channel growth.
+        fc_dim: bottleneck units (64), or ``None`` for a fully convolutional net (G2).
+        image_size: ``(H, W)`` of the input, needed by the FC bottleneck.
+        down_kernel: kernel of the stride-2 convs (3 for PG2, 4 for MsCGAN's G2).
+        up: ``nearest`` (upsample + conv) or ``deconv`` (transposed conv).
+        decoder_reduce: the decoder block's first conv maps back to the level's encoder channels
+            (MsCGAN) instead of keeping the concatenated width (PG2).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 3,
+        width: int = 128,
+        num_blocks: int = 5,
+        schedule: Schedule = "linear",
+        fc_dim: int | None = 64,
+        image_size: tuple[int, int] = (128, 64),
+        down_kernel: int = 3,
+        up: Literal["nearest", "deconv"] = "nearest",
+        decoder_reduce: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_blocks < 1:
+            raise ValueError("num_blocks must be at least 1")
+        ch = channel_schedule(width, num_blocks, schedule)
+        self.channels, self.width, self.fc_dim = ch, width, fc_dim
+        f = 2 ** (num_blocks - 1)
+        if image_size[0] % f or image_size[1] % f:
+            raise ValueError(f"image size {image_size} is not divisible by 2^(num_blocks-1) = {f}")
+        self.bottom = (image_size[0] // f, image_size[1] // f)
+        self.conv_in = conv(in_channels, ch[0])
+        self.enc = nn.ModuleList(ResBlock(c) for c in ch)
+        self.down = nn.ModuleList(
+            conv(ch[i], ch[i + 1], down_kernel, 2) for i in range(num_blocks - 1)
+        )
+        hw = self.bottom[0] * self.bottom[1]
+        if fc_dim:
+            self.fc_in = nn.Linear(ch[-1] * hw, fc_dim)
+            self.fc_out = nn.Linear(fc_dim, width * hw)
+            x_ch = width
+        else:
+            x_ch = 0  # the deepest feature map is the skip itself
+        self.dec = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for level in reversed(range(num_blocks)):
+            cin = x_ch + ch[level]
+            cout = ch[level] if decoder_reduce else cin
+            self.dec.append(ResBlock(cin, cout))
+            if level > 0:
+                self.up.append(Up(cout, ch[level - 1], up, down_kernel))
+                x_ch = ch[level - 1]
+            else:
+                x_ch = cout
+        self.conv_out = conv(x_ch, out_channels, act=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        skips = []
+        for i, block in enumerate(self.enc):
+            x = block(x)
+            skips.append(x)
+            if i < len(self.down):
+                x = self.down[i](x)
+        if self.fc_dim:
+            z = self.fc_in(x.flatten(1))
+            x = self.fc_out(z).view(x.shape[0], self.width, *self.bottom)
+            x = torch.cat([x, skips[-1]], 1)
+        for j, block in enumerate(self.dec):
+            if j > 0:
+                x = torch.cat([x, skips[-1 - j]], 1)
+            x = block(x)
+            if j < len(self.up):
+                x = self.up[j](x)
+        return self.conv_out(x)
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN-style discriminator: 4x4 stride-2 convs, batch norm on all but the first,
+    LeakyReLU 0.2, then one logit from a linear layer over the last feature map.
+
+    Args:
+        in_channels: 6 for a (condition, image) pair.
+        width: channels of the first conv; doubled at every layer.
+        num_layers: stride-2 convs (4 at 128x64: M-1 with M=5).
+        image_size: ``(H, W)`` of the input.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 6,
+        width: int = 64,
+        num_layers: int = 4,
+        image_size: tuple[int, int] = (128, 64),
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for i in range(num_layers):
+            cout = width * 2**i
+            layers.append(nn.Conv2d(c, cout, 4, 2, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            c = cout
+        self.features = nn.Sequential(*layers)
+        h, w = image_size[0] >> num_layers, image_size[1] >> num_layers
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"{num_layers} stride-2 layers are too many for an input of {image_size}"
+            )
+        self.out = nn.Linear(c * h * w, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(x).flatten(1)).squeeze(1)

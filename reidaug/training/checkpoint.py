@@ -1,0 +1,83 @@
+"""Single-file checkpoints: networks, optimisers, stage, step, config and RNG states.
+
+Written to a temp file and renamed, so a crash never leaves a half-written checkpoint. No
+pickled modules: only tensors, numbers, strings and the config dict, so loading works under
+torch's ``weights_only=True`` default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reidaug import __version__
+from reidaug.errors import UserError
+
+
+def rng_state() -> dict:
+    """Torch, CUDA, numpy and Python RNG states in a form ``weights_only`` loading accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (
+            kind,
+            torch.from_numpy(keys.astype(np.int64)),
+            int(pos),
+            int(has_gauss),
+            float(cached),
+        ),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+
+
+def save(path: str | os.PathLike, payload: dict) -> Path:
+    """Write ``payload`` atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"reidaug_version": __version__, **payload}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint; a missing or unreadable file is a ``UserError`` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many kinds for a truncated or foreign file
+        raise UserError(f"cannot load checkpoint {path}: {type(e).__name__}") from None
+    if not isinstance(ckpt, dict) or "nets" not in ckpt or "config" not in ckpt:
+        raise UserError(f"{path} is not a reidaug checkpoint")
+    return ckpt
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def latest(run_dir: str | os.PathLike) -> Path | None:
+    """The newest checkpoint of a run directory, by global step."""
+    files = sorted(Path(run_dir, "checkpoints").glob("step-*.pt"))
+    return files[-1] if files else None

@@ -1,0 +1,313 @@
+"""The training loop shared by every model. No click or rich here: progress goes to a callback."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from reidaug.config import TrainConfig
+from reidaug.data import build_dataset
+from reidaug.data.pairs import PairDataset, train_pairs
+from reidaug.device import resolve_device
+from reidaug.errors import UserError
+from reidaug.training import checkpoint as ckpt_io
+from reidaug.training import distributed as dist
+from reidaug.training import rundir
+from reidaug.training.recipe import Recipe, Stage, build_recipe
+
+ProgressFn = Callable[..., None]
+
+#: Options that may change when a run is resumed; everything else comes from the run itself.
+RESUMABLE = ("iters1", "iters2", "max_seconds", "workers", "device", "log_every", "sample_every",
+             "checkpoint_every", "keep_checkpoints", "stage")  # fmt: skip
+
+
+class StepSampler(Sampler[list[int]]):
+    """Yields the batches of steps ``start .. stop-1`` of one stage.
+
+    Batch ``k`` depends only on ``(seed, stage, k)``: a resumed run sees exactly the batches an
+    uninterrupted one would. Each epoch is a fresh permutation of the (flip-doubled) index space.
+    Under ``torchrun`` each rank takes its slice of the global batch.
+    """
+
+    def __init__(self, n: int, batch: int, seed: int, stage: int, start: int, stop: int) -> None:
+        self.n, self.batch, self.seed, self.stage, self.start, self.stop = (
+            n,
+            batch,
+            seed,
+            stage,
+            start,
+            stop,
+        )
+        self.rank, self.world = dist.rank(), dist.world_size()
+        if batch % self.world:
+            raise UserError(f"--batch-size {batch} is not divisible by the {self.world} processes")
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def _epoch(self, e: int) -> np.ndarray:
+        if self._perm is None or self._perm[0] != e:
+            self._perm = (e, np.random.default_rng([self.seed, self.stage, e]).permutation(self.n))
+        return self._perm[1]
+
+    def global_batch(self, k: int) -> list[int]:
+        first = k * self.batch
+        return [int(self._epoch(j // self.n)[j % self.n]) for j in range(first, first + self.batch)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for k in range(self.start, self.stop):
+            yield self.global_batch(k)[self.rank :: self.world]
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _resume_config(run: Path, new: TrainConfig) -> TrainConfig:
+    saved = TrainConfig.load(run / "training_options.json")
+    return dataclasses.replace(saved, **{k: getattr(new, k) for k in RESUMABLE})
+
+
+def _select(stages: list[Stage], which: str) -> list[int]:
+    if which == "all":
+        return list(range(len(stages)))
+    i = int(which) - 1
+    if i >= len(stages):
+        raise UserError(
+            f"--stage {which} does not exist for this variant (it has {len(stages)} stage)"
+        )
+    return [i]
+
+
+def _sample_batch(ds, cfg: TrainConfig, n: int = 8) -> dict[str, torch.Tensor] | None:
+    """A fixed batch of held-out test pairs for the sample grids."""
+    pairs = [p for p in ds.test_pairs() if p[1] in ds.annotations("gallery")][:n]
+    if not pairs:
+        return None
+    test = PairDataset(ds, pairs, "gallery", heatmap=cfg.heatmap)
+    items = [test[i] for i in range(len(pairs))]
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def train(
+    cfg: TrainConfig,
+    resume: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Train a model and return its run directory.
+
+    Args:
+        cfg: the run's options (``TrainConfig``).
+        resume: a run directory to continue from its latest checkpoint; its saved options
+            win, except the iteration counts, time budget and logging frequencies.
+        progress: called as ``progress(done, total, stage=, loss=, it_s=)`` after each step.
+        log: called with one-line messages (run directory, checkpoints, stage changes).
+
+    Returns:
+        The run directory ``RUNS/NNNNN-<model>-<dataset>``.
+
+    Example:
+        >>> cfg = TrainConfig(dataset="synthetic", root="/tmp/synth", width=16, iters1=200,
+        ...                   iters2=100, out="/tmp/runs")
+        >>> run = train(cfg)  # doctest: +SKIP
+    """
+    log = log or (lambda msg: None)
+    device = dist.init_from_env(resolve_device(cfg.device))
+    if resume is not None:
+        run = Path(resume)
+        if not (run / "training_options.json").is_file():
+            raise UserError(f"not a run directory (no training_options.json): {run}")
+        cfg = _resume_config(run, cfg)
+    _seed_everything(cfg.seed)
+
+    ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
+    ds.check_before_run()
+    pairs = train_pairs(ds.train, ds.annotations("train"))
+    data = PairDataset(ds, pairs, "train", heatmap=cfg.heatmap, flip=cfg.flip)
+    recipe = build_recipe(cfg, device)
+    stages = recipe.stages()
+    selected = _select(stages, cfg.stage)
+    offsets = np.cumsum([0] + [s.iters for s in stages]).tolist()
+
+    pos = (0, 0)  # (stage index, steps done in it)
+    if resume is not None:
+        last = ckpt_io.latest(run)
+        if last is None:
+            raise UserError(f"run {run} has no checkpoint to resume from")
+        state = ckpt_io.load(last, map_location=device)
+        recipe.load_state_dict(state)
+        ckpt_io.set_rng_state(state["rng"])
+        pos = (state["stage_index"], state["stage_step"])
+        log(f"resuming {run} from {last.name} (stage {stages[pos[0]].name}, step {pos[1]})")
+    else:
+        if selected[0] > 0:
+            raise UserError(
+                f"--stage {cfg.stage} needs a trained stage 1: pass --resume RUN_DIR of such a run"
+            )
+        run = rundir.create(cfg.out, cfg) if dist.is_main() else Path(cfg.out)
+        log(f"run directory: {run}")
+    engine = _Engine(cfg, recipe, run, offsets, device, log)
+    samples = _sample_batch(ds, cfg) if dist.is_main() else None
+    total = sum(stages[i].iters for i in selected)
+    done_before = sum(
+        min(stages[i].iters, pos[1]) if i == pos[0] else (stages[i].iters if i < pos[0] else 0)
+        for i in selected
+    )
+    t_start = time.time()
+    done = done_before
+    for si in selected:
+        st = stages[si]
+        start = pos[1] if si == pos[0] else (st.iters if si < pos[0] else 0)
+        if start >= st.iters:
+            continue
+        recipe.train_mode(st)
+        log(f"stage {st.name}: training {', '.join(st.trains)} for {st.iters - start} iterations")
+        sampler = StepSampler(len(data), cfg.batch_size, cfg.seed, si, start, st.iters)
+        loader = DataLoader(
+            data,
+            batch_sampler=sampler,
+            num_workers=cfg.workers,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=4 if cfg.workers else None,
+            persistent_workers=False,
+        )
+        t0, n0 = time.time(), 0
+        for k, batch in enumerate(loader, start=start):
+            batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
+            losses = recipe.step(st.name, batch)
+            step = k + 1
+            done += 1
+            n0 += 1
+            over = cfg.max_seconds is not None and time.time() - t_start > cfg.max_seconds
+            losses, over = engine.sync(losses, over)
+            it_s = n0 / max(time.time() - t0, 1e-9)
+            engine.after_step(si, step, losses, it_s, samples)
+            if progress:
+                main = next(iter(losses.values()))
+                progress(done, total, stage=st.name, loss=main, it_s=it_s)
+            if over or step == st.iters:
+                engine.checkpoint(si, step)
+                if over:
+                    log(
+                        f"time budget of {cfg.max_seconds:.0f} s reached at stage {st.name} step {step}"
+                    )
+                    engine.finish(samples, si, step)
+                    return run
+    engine.finish(samples, *(engine.last_pos or (0, 0)))
+    return run
+
+
+class _Engine:
+    """Stats, samples and checkpoints for one run (rank 0 writes, other ranks only compute)."""
+
+    def __init__(self, cfg, recipe: Recipe, run: Path, offsets, device, log) -> None:
+        self.cfg, self.recipe, self.run, self.offsets, self.device, self.log = (
+            cfg,
+            recipe,
+            run,
+            offsets,
+            device,
+            log,
+        )
+        self.last_ckpt: Path | None = ckpt_io.latest(run) if dist.is_main() else None
+        self.last_pos: tuple[int, int] | None = None
+        self.window: dict[str, list[float]] = {}
+
+    def sync(self, losses: dict[str, float], over: bool) -> tuple[dict[str, float], bool]:
+        """Average losses across ranks, agree on stopping, and stop on a non-finite loss."""
+        if dist.world_size() > 1:
+            vals = torch.tensor([*losses.values(), float(over)], dtype=torch.float64)
+            torch.distributed.all_reduce(vals)
+            vals /= dist.world_size()
+            losses = dict(zip(losses, vals[:-1].tolist(), strict=True))
+            over = bool(vals[-1] > 0)
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            where = self.last_ckpt if self.last_ckpt else "none was written yet"
+            raise UserError(
+                f"{bad[0]} became {losses[bad[0]]}: training stopped; last good checkpoint: {where}"
+            )
+        return losses, over
+
+    def after_step(
+        self, si: int, step: int, losses: dict[str, float], it_s: float, samples
+    ) -> None:
+        self.last_pos = (si, step)
+        for k, v in losses.items():
+            self.window.setdefault(k, []).append(v)
+        cfg, g = self.cfg, self.offsets[si] + step
+        if not dist.is_main():
+            return
+        if step % cfg.log_every == 0 or step == self.recipe.stages()[si].iters:
+            rundir.append_stats(self.run, {
+                "stage": self.recipe.stages()[si].name, "stage_step": step, "global_step": g,
+                "losses": losses, "window_mean": {k: float(np.mean(v)) for k, v in self.window.items()},
+                "it_s": round(it_s, 3),
+            })  # fmt: skip
+            self.window = {}
+        if samples is not None and step % cfg.sample_every == 0:
+            self.sample(samples, g)
+        if step % cfg.checkpoint_every == 0:
+            self.checkpoint(si, step)
+
+    def sample(self, batch: dict[str, torch.Tensor], global_step: int) -> None:
+        cond = batch["condition"].to(self.device)
+        pose = batch["target_pose"].to(self.device)
+        outs = self.recipe.generate(cond, pose)
+        cols = [
+            cond,
+            rundir.pose_image(pose),
+            *[o.clamp(-1, 1) for o in outs.values()],
+            batch["target"],
+        ]
+        rundir.save_grid(
+            self.run / "samples" / f"step-{global_step:07d}.png", [c.cpu() for c in cols]
+        )
+        rundir.plot_curves(self.run)
+
+    def checkpoint(self, si: int, step: int) -> None:
+        if not dist.is_main():
+            return
+        g = self.offsets[si] + step
+        path = self.run / "checkpoints" / f"step-{g:07d}.pt"
+        if self.last_ckpt == path:
+            return
+        payload = {
+            **self.recipe.state_dict(),
+            "stage_index": si,
+            "stage_step": step,
+            "global_step": g,
+            "model": self.cfg.model,
+            "config": dataclasses.asdict(self.cfg),
+            "rng": ckpt_io.rng_state(),
+        }
+        ckpt_io.save(path, payload)
+        self.last_ckpt = path
+        self.log(f"checkpoint: {path}")
+        self._prune(si)
+
+    def _prune(self, si: int) -> None:
+        """Keep the newest ``keep_checkpoints`` files and the final one of every finished stage."""
+        stage_ends = {self.offsets[i + 1] for i in range(len(self.offsets) - 1)}
+        files = sorted((self.run / "checkpoints").glob("step-*.pt"))
+        for f in files[: -self.cfg.keep_checkpoints]:
+            if int(f.stem.split("-")[1]) not in stage_ends:
+                f.unlink()
+
+    def finish(self, samples, si: int, step: int) -> None:
+        if dist.is_main() and samples is not None:
+            self.sample(samples, self.offsets[si] + step)

@@ -1,0 +1,143 @@
+"""A model = its networks + a step recipe. The training loop knows nothing model-specific."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from reidaug.config import TrainConfig
+from reidaug.errors import UserError
+from reidaug.training import distributed as dist
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: a name, its length and the networks it updates."""
+
+    name: str
+    iters: int
+    trains: tuple[str, ...]
+
+
+class Recipe:
+    """Base class of step recipes. Subclasses build ``self.nets`` and define ``step``.
+
+    Networks are managed by name (``G1``, ``G2``, ``D``, ``D1`` ...) and looped over for
+    optimisers, saving, loading and train/eval mode.
+    """
+
+    name = "base"
+    defaults: dict[str, float] = {}
+
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.amp = device.type == "cuda"
+        self.nets: dict[str, nn.Module] = self.build_nets()
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        for net in self.nets.values():
+            net.to(device=device, memory_format=fmt)
+            dist.broadcast_parameters(net)
+        lr, b1, b2 = self.opt("lr"), self.opt("beta1"), self.opt("beta2")
+        self.opts = {
+            n: torch.optim.Adam(m.parameters(), lr=lr, betas=(b1, b2)) for n, m in self.nets.items()
+        }
+
+    # ------------------------------------------------------------------ to override
+    def build_nets(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def stages(self) -> list[Stage]:
+        raise NotImplementedError
+
+    def step(self, stage: str, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One optimisation step of ``stage``; returns the losses as floats."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, condition: torch.Tensor, pose: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All intermediate outputs by name (``G1``, ``G2``); the last one is the final image."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared helpers
+    def opt(self, key: str) -> float:
+        """A config value, or this model's paper default when the config leaves it ``None``."""
+        v = getattr(self.cfg, key)
+        return self.defaults[key] if v is None else v
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
+
+    def requires_grad(self, name: str, flag: bool) -> None:
+        for p in self.nets[name].parameters():
+            p.requires_grad_(flag)
+
+    def update(self, names: tuple[str, ...] | str, loss: torch.Tensor) -> None:
+        """Backward ``loss`` and step the optimisers of ``names`` (gradients averaged across ranks)."""
+        names = (names,) if isinstance(names, str) else names
+        for n in names:
+            self.opts[n].zero_grad(set_to_none=True)
+        loss.backward()
+        for n in names:
+            dist.average_gradients(self.nets[n])
+            self.opts[n].step()
+
+    def final(self, condition: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+        """The model's final image for a batch, in [-1, 1] (clamped)."""
+        outs = self.generate(condition, pose)
+        return next(reversed(outs.values())).clamp(-1, 1)
+
+    def train_mode(self, stage: Stage) -> None:
+        for n, m in self.nets.items():
+            m.train(n in stage.trains)
+            self.requires_grad(n, n in stage.trains)
+
+    def eval_mode(self) -> None:
+        for m in self.nets.values():
+            m.eval()
+
+    def state_dict(self) -> dict:
+        return {
+            "nets": {n: m.state_dict() for n, m in self.nets.items()},
+            "opts": {n: o.state_dict() for n, o in self.opts.items()},
+        }
+
+    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
+        missing = sorted(set(self.nets) - set(state["nets"]))
+        if missing:
+            raise UserError(
+                f"checkpoint has no weights for {', '.join(missing)} (model {self.name})"
+            )
+        for n, m in self.nets.items():
+            try:
+                m.load_state_dict(state["nets"][n])
+            except RuntimeError as e:
+                first = str(e).strip().splitlines()[0]
+                raise UserError(
+                    f"checkpoint weights for {n} do not fit this model ({first})"
+                ) from None
+        if optimizers:
+            for n, o in self.opts.items():
+                if n in state.get("opts", {}):
+                    o.load_state_dict(state["opts"][n])
+
+    def to_input(self, *ts: torch.Tensor) -> torch.Tensor:
+        x = torch.cat(ts, 1)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+
+RECIPES: dict[str, Callable[[TrainConfig, torch.device], Recipe]] = {}
+
+
+def register_recipe(name: str, cls: Callable[[TrainConfig, torch.device], Recipe]) -> None:
+    RECIPES[name] = cls
+
+
+def build_recipe(cfg: TrainConfig, device: torch.device) -> Recipe:
+    """Instantiate the recipe of ``cfg.model``; an unknown name lists the valid ones."""
+    if cfg.model not in RECIPES:
+        raise UserError(f'Unknown model "{cfg.model}"; expected one of: {", ".join(RECIPES)}')
+    return RECIPES[cfg.model](cfg, device)

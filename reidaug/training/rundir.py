@@ -1,0 +1,85 @@
+"""Run directories: ``RUNS/00000-pg2-market1501/`` with options, stats, samples, curves, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from reidaug.config import TrainConfig
+from reidaug.data.pairs import to_uint8
+
+
+def create(runs: str | Path, cfg: TrainConfig) -> Path:
+    """Make the next numbered run directory and write ``training_options.json``."""
+    runs = Path(runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    ids = [int(m.group(1)) for p in runs.iterdir() if (m := re.match(r"^(\d{5})-", p.name))]
+    run = runs / f"{max(ids, default=-1) + 1:05d}-{cfg.model}-{cfg.dataset}"
+    (run / "samples").mkdir(parents=True)
+    (run / "checkpoints").mkdir()
+    (run / "training_options.json").write_text(cfg.to_json() + "\n")
+    return run
+
+
+def append_stats(run: Path, record: dict) -> None:
+    """Append one JSON line to ``stats.jsonl``."""
+    with open(run / "stats.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+
+
+def read_stats(run: Path) -> list[dict]:
+    p = run / "stats.jsonl"
+    if not p.is_file():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def pose_image(pose: torch.Tensor) -> torch.Tensor:
+    """Collapse 18 heatmaps (either mode) into a grey skeleton image in [-1, 1]."""
+    m = pose.amax(1, keepdim=True)
+    lo = m.amin(dim=(2, 3), keepdim=True)
+    m = (m - lo) / (m.amax(dim=(2, 3), keepdim=True) - lo).clamp_min(1e-6)
+    return (m * 2 - 1).expand(-1, 3, -1, -1)
+
+
+def save_grid(path: Path, columns: list[torch.Tensor]) -> None:
+    """Save rows of ``condition | target pose | outputs... | target`` as one PNG."""
+    rows = [
+        np.concatenate([to_uint8(c[i]) for c in columns], axis=1)
+        for i in range(columns[0].shape[0])
+    ]
+    grid = np.concatenate(rows, axis=0)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    Image.fromarray(grid).save(tmp)
+    tmp.replace(path)
+
+
+def plot_curves(run: Path) -> None:
+    """Draw ``curves.png``: every loss in ``stats.jsonl`` against the global step."""
+    stats = [s for s in read_stats(run) if "losses" in s]
+    if not stats:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({k for s in stats for k in s["losses"]})
+    fig, axes = plt.subplots(len(keys), 1, figsize=(6, 2 * len(keys)), squeeze=False)
+    for ax, k in zip(axes[:, 0], keys, strict=True):
+        pts = [(s["global_step"], s["losses"][k]) for s in stats if k in s["losses"]]
+        ax.plot(*zip(*pts, strict=True), lw=1)
+        ax.set_ylabel(k)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("global step")
+    fig.tight_layout()
+    tmp = run / ".curves.tmp.png"
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    tmp.replace(run / "curves.png")
