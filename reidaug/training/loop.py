@@ -94,7 +94,11 @@ def _select(stages: list[Stage], which: str) -> list[int]:
 
 def _sample_batch(ds, cfg: TrainConfig, n: int = 8) -> dict[str, torch.Tensor] | None:
     """A fixed batch of held-out test pairs for the sample grids."""
-    pairs = [p for p in ds.test_pairs() if p[1] in ds.annotations("gallery")][:n]
+    ann, seen, pairs = ds.annotations("gallery"), set(), []
+    for a, b in ds.test_pairs():  # one pair per identity, for a varied grid
+        if b in ann and a[:4] not in seen and len(pairs) < n:
+            seen.add(a[:4])
+            pairs.append((a, b))
     if not pairs:
         return None
     test = PairDataset(ds, pairs, "gallery", heatmap=cfg.heatmap)
@@ -185,16 +189,15 @@ def train(
             prefetch_factor=4 if cfg.workers else None,
             persistent_workers=False,
         )
-        t0, n0 = time.time(), 0
+        t0 = time.time()
         for k, batch in enumerate(loader, start=start):
             batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
             losses = recipe.step(st.name, batch)
             step = k + 1
             done += 1
-            n0 += 1
             over = cfg.max_seconds is not None and time.time() - t_start > cfg.max_seconds
             losses, over = engine.sync(losses, over)
-            it_s = n0 / max(time.time() - t0, 1e-9)
+            it_s = (step - start) / max(time.time() - t0, 1e-9)
             engine.after_step(si, step, losses, it_s, samples)
             if progress:
                 main = next(iter(losses.values()))
