@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Until `reidaug demo` lands, the demo runs the stages that exist: data, check, PG2 training.
 demo: $(STAMP)
-	$(VENV)/bin/reidaug demo --out $(DEMO_OUT)
+	test -d $(DEMO_OUT)/data || $(VENV)/bin/reidaug data make-synthetic --out $(DEMO_OUT)/data --ids 32
+	$(VENV)/bin/reidaug data check --dataset synthetic --root $(DEMO_OUT)/data
+	$(VENV)/bin/reidaug train --dataset synthetic --root $(DEMO_OUT)/data --model pg2 --width 16 \
+		--d-width 16 --lr 5e-4 --batch-size 8 --iters1 400 --iters2 200 --sample-every 200 \
+		--out $(DEMO_OUT)/runs
 
 test: $(STAMP)
 	$(PY) -m pytest -q

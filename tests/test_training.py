@@ -128,46 +128,26 @@ def test_two_process_gloo_matches_one_process(synth_root, tmp_path):
 
 
 def test_train_cli_and_bad_input(runner, synth_root, tmp_path):
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "4",
-                            "--d-width", "4", "--iters", "2", "--batch-size", "2", "--workers", "0",
-                            "--out", str(tmp_path)])  # fmt: skip
+    def invoke(*args):
+        r = runner.invoke(
+            cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), *args]
+        )
+        assert "Traceback" not in r.output
+        return r
+
+    r = invoke("--width", "4", "--d-width", "4", "--iters", "2", "--batch-size", "2", "--workers", "0",
+               "--out", str(tmp_path))  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "run directory:" in r.stdout
-    r = runner.invoke(
-        cli,
-        [
-            "train",
-            "--dataset",
-            "synthetic",
-            "--root",
-            str(synth_root),
-            "--resume",
-            str(tmp_path / "nope"),
-        ],
-    )
-    assert r.exit_code == 1 and "Traceback" not in r.output
-    assert (
-        r.stderr.strip().splitlines()[-1]
-        == f"Error: not a run directory (no training_options.json): {tmp_path / 'nope'}"
-    )
-    r = runner.invoke(
-        cli,
-        [
-            "train",
-            "--dataset",
-            "synthetic",
-            "--root",
-            str(synth_root),
-            "--stage",
-            "2",
-            "--out",
-            str(tmp_path),
-        ],
-    )
+    r = invoke("--resume", str(tmp_path / "nope"))
     assert r.exit_code == 1
-    assert (
-        r.stderr.strip().splitlines()[-1]
-        == "Error: --stage 2 needs a trained stage 1: pass --resume RUN_DIR of such a run"
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"Error: not a run directory (no training_options.json): {tmp_path / 'nope'}"
+    )
+    r = invoke("--stage", "2", "--out", str(tmp_path))
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        "Error: --stage 2 needs a trained stage 1: pass --resume RUN_DIR of such a run"
     )
 
 
