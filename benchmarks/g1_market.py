@@ -51,6 +51,10 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--variant", default="g1-posemask", choices=["g1-l1", "g1-posemask"])
+    ap.add_argument("--heatmap", default="pg2", choices=["pg2", "gaussian"])
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--skip-pg2", action="store_true", help="score only the posegan protocol")
     ap.add_argument("--limit", type=int, default=None, help="score only the first N test pairs")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-g1-market"))
     ap.add_argument(
@@ -61,7 +65,8 @@ def main() -> None:
         sys.exit("Error: real Market-1501 not found: pass --root or set REIDAUG_MARKET_ROOT")
     run = args.run
     if run is None:
-        cfg = TrainConfig(dataset="market1501", root=str(args.root), variant="g1-posemask", width=args.width,
+        cfg = TrainConfig(dataset="market1501", root=str(args.root), variant=args.variant, width=args.width,
+                          heatmap=args.heatmap, workers=args.workers,
                           batch_size=args.batch_size, lr=args.lr, iters1=10**7, max_seconds=args.minutes * 60,
                           out=str(args.out), log_every=100, sample_every=2000, checkpoint_every=2000)  # fmt: skip
         t = time.time()
@@ -73,9 +78,10 @@ def main() -> None:
     ds = Market1501(args.root)
     results = {"run": str(run), "step": ck["global_step"], "width": ck["config"]["width"]}
     posegan = ds.test_pairs()[: args.limit]
-    pg2 = pg2_test_pairs(ds.items("gallery"), ds.annotations("gallery"))[: args.limit]
-    results["posegan (12,000 pairs)"] = score(recipe, ds, posegan, "posegan")
-    results["pg2 (12,800 pairs)"] = score(recipe, ds, pg2, "pg2")
+    results[f"posegan ({len(posegan)} pairs)"] = score(recipe, ds, posegan, "posegan")
+    if not args.skip_pg2:
+        pg2 = pg2_test_pairs(ds.items("gallery"), ds.annotations("gallery"))[: args.limit]
+        results[f"pg2 ({len(pg2)} pairs)"] = score(recipe, ds, pg2, "pg2")
     print(json.dumps(results, indent=2))
 
 
