@@ -39,7 +39,9 @@ def ssim(pred: np.ndarray, target: np.ndarray, protocol: Protocol = "pg2") -> fl
     raise ValueError(f'unknown protocol "{protocol}"; expected one of: {", ".join(PROTOCOLS)}')
 
 
-def posegan_mask(kps: np.ndarray, height: int = 128, width: int = 64, radius: int = 4) -> np.ndarray:
+def posegan_mask(
+    kps: np.ndarray, height: int = 128, width: int = 64, radius: int = 4
+) -> np.ndarray:
     """The pose-gan evaluation mask: limb polygons of half-width ``radius`` and joint disks of
     ``radius`` (scikit-image rasterisation, as the reference), then a 5x5 dilation and erosion."""
     mask = np.zeros((height, width), dtype=bool)

@@ -1,0 +1,96 @@
+"""``reidaug evaluate``: SSIM, mask-SSIM, IS, mask-IS and FID under named protocols."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from reidaug.cli.app import App, pass_app
+from reidaug.data import DATASETS
+from reidaug.metrics import METRICS, evaluate
+from reidaug.metrics.evaluate import as_table
+
+
+def _metrics(ctx, param, value: str) -> list[str]:
+    names = [m.strip() for m in value.split(",") if m.strip()]
+    bad = [m for m in names if m not in METRICS]
+    if bad or not names:
+        raise click.BadParameter(
+            f'unknown metric "{bad[0] if bad else value}"; expected some of: {", ".join(METRICS)}'
+        )
+    return names
+
+
+@click.command("evaluate")
+@click.option(
+    "--run",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory to score.",
+)
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Checkpoint file [default: the run's latest].")  # fmt: skip
+@click.option("--images", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Score already generated images named <from>___<to>.png instead of a run.")  # fmt: skip
+@click.option(
+    "--dataset",
+    type=click.Choice(sorted(DATASETS)),
+    default=None,
+    help="Dataset [default: the run's].",
+)
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Dataset root [default: the run's].",
+)
+@click.option("--protocol", type=click.Choice(["pg2", "posegan", "both"]), default="both", show_default=True,
+              help="pg2: 12,800 seeded pairs, 7x7 SSIM; posegan: the 12,000 standard pairs, Gaussian SSIM.")  # fmt: skip
+@click.option("--metrics", "metric_names", default="ssim,mssim", show_default=True, callback=_metrics,
+              help=f"Comma-separated, from: {', '.join(METRICS)}.")  # fmt: skip
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Only the first N pairs of each protocol.",
+)
+@click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="REIDAUG_INCEPTION_WEIGHTS", help="pt_inception-2015-12-05-6726825d.pth (IS, FID).")  # fmt: skip
+@click.option(
+    "--is-protocol",
+    type=click.Choice(["is-tf2015", "is-torchvision"]),
+    default="is-tf2015",
+    show_default=True,
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every figure with its metric and protocol to this file.")  # fmt: skip
+@pass_app
+def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, metric_names, limit, inception_weights,
+                 is_protocol, batch_size, json_out) -> None:  # fmt: skip
+    """Score generated images against the targets of the protocol's test pairs.
+
+    Example: reidaug evaluate --run runs/00000-pg2-market1501 --protocol both --metrics ssim,mssim
+    """
+    protocols = ["pg2", "posegan"] if protocol == "both" else [protocol]
+    with app.progress("evaluating", fields="{protocol}") as update:
+        records = evaluate(run=run, checkpoint=checkpoint, protocols=protocols, metrics=metric_names, limit=limit,
+                           images=images, dataset=dataset, root=root, inception_weights=inception_weights,
+                           is_protocol=is_protocol, device=app.device, batch_size=batch_size, seed=app.seed,
+                           progress=update)  # fmt: skip
+    cols, rows = as_table(records)
+    table = Table(title="image quality (protocol in parentheses)")
+    table.add_column("source")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for src, vals in rows:
+        table.add_row(src, *vals)
+    app.console.print(table)
+    if json_out:
+        tmp = json_out.with_name(json_out.name + ".tmp")
+        tmp.write_text(json.dumps(records, indent=2) + "\n")
+        tmp.replace(json_out)
+        click.echo(f"wrote {json_out}")

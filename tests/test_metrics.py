@@ -1,0 +1,172 @@
+"""Metrics: SSIM protocols, masks, IS from its definition, the Inception module, `evaluate`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+from torchvision.models import inception_v3
+
+from reidaug.cli import cli
+from reidaug.data import keypoints as K
+from reidaug.errors import UserError
+from reidaug.metrics import (
+    InceptionScorer,
+    evaluate,
+    fid,
+    inception_score,
+    mask_ssim,
+    posegan_mask,
+    ssim,
+)
+from reidaug.metrics.inception import TF_WEIGHTS, find_weights, tf_inception
+from reidaug.metrics.ssim import apply_mask
+from reidaug.training import train
+from tests.test_pose import skeleton
+from tests.test_training import tiny
+
+
+@pytest.fixture(scope="module")
+def pair():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, size=(128, 64, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, size=a.shape), 30, 220).astype(np.uint8)
+    return a, b
+
+
+def test_ssim_equals_direct_scikit_image_calls(pair):
+    a, b = pair
+    assert ssim(a, b, "pg2") == structural_similarity(a, b, channel_axis=-1, data_range=255)
+    direct = structural_similarity(a, b, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                                   use_sample_covariance=False, data_range=float(a.max()) - float(a.min()))  # fmt: skip
+    assert ssim(a, b, "posegan") == direct
+    assert ssim(a, a, "pg2") == pytest.approx(1.0)
+
+
+def test_mask_ssim_masks_both_images_with_the_target_pose(pair):
+    a, b = pair
+    k = skeleton()
+    from reidaug.data.pose import pose_mask
+
+    m = pose_mask(k)
+    expected = structural_similarity((m[..., None] * a).astype(np.uint8), (m[..., None] * b).astype(np.uint8),
+                                     channel_axis=-1, data_range=255)  # fmt: skip
+    assert mask_ssim(a, b, k, "pg2") == expected
+
+
+def test_posegan_mask_matches_a_hand_computed_limb():
+    """One horizontal limb (neck -> Rsho): a rectangle of half-width 4 plus radius-4 end disks."""
+    k = np.full((18, 2), -1)
+    k[K.KP["neck"]] = (20, 20)
+    k[K.KP["Rsho"]] = (20, 40)
+    yy, xx = np.mgrid[0:128, 0:64]
+    rect = (np.abs(yy - 20) <= 4) & (xx >= 20) & (xx <= 40)
+    disks = ((yy - 20) ** 2 + (xx - 20) ** 2 < 16) | ((yy - 20) ** 2 + (xx - 40) ** 2 < 16)
+    np.testing.assert_array_equal(posegan_mask(k).astype(bool), rect | disks)
+    assert posegan_mask(np.full((18, 2), -1)).sum() == 0
+    # the full skeleton covers the body and not the corners
+    m = posegan_mask(skeleton())
+    assert m[45, 32] == 1 and m[100, 26] == 1 and m[2, 2] == 0
+    assert (apply_mask(np.full((128, 64, 3), 200, np.uint8), m)[m == 0] == 0).all()
+
+
+def test_inception_score_from_its_definition():
+    uniform = np.full((100, 10), 0.1)
+    assert inception_score(uniform, splits=10)[0] == pytest.approx(1.0)
+    k = 7
+    confident = np.eye(k)[np.arange(700) % k]  # one-hot, spread evenly over k classes
+    mean, std = inception_score(confident, splits=10)
+    assert mean == pytest.approx(k, rel=1e-6) and std == pytest.approx(0, abs=1e-6)
+
+
+def test_fid_is_zero_for_identical_sets_and_grows_with_a_shift():
+    f = np.random.default_rng(0).normal(size=(200, 8))
+    assert fid(f, f) == pytest.approx(0, abs=1e-6)
+    assert fid(f, f + 1.0) == pytest.approx(8.0, rel=1e-3)
+
+
+def test_inception_loads_a_torchvision_1008_class_state_dict_key_for_key(tmp_path):
+    ref = inception_v3(weights=None, num_classes=1008, aux_logits=False, init_weights=False)
+    path = tmp_path / TF_WEIGHTS
+    torch.save(ref.state_dict(), path)
+    assert list(tf_inception().state_dict()) == list(ref.state_dict())
+    scorer = InceptionScorer("is-tf2015", weights=path)
+    probs, feats = scorer(torch.randint(0, 256, (2, 128, 64, 3), dtype=torch.uint8))
+    assert probs.shape == (2, 1008) and feats.shape == (2, 2048)
+    assert torch.allclose(probs.sum(1), torch.ones(2))
+    for name, t in ref.state_dict().items():
+        assert torch.equal(scorer.net.state_dict()[name], t)
+
+
+def test_missing_inception_weights_name_the_file(monkeypatch, tmp_path):
+    monkeypatch.delenv("REIDAUG_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(UserError) as e:
+        find_weights("is-tf2015")
+    assert str(e.value) == (
+        f"Inception weights not found: {TF_WEIGHTS}. Put the file in {tmp_path / 'hub' / 'checkpoints'}/ or "
+        "pass --inception-weights FILE (or set REIDAUG_INCEPTION_WEIGHTS); nothing is downloaded"
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(synth_root, tmp_path_factory):
+    return train(tiny(synth_root, tmp_path_factory.mktemp("runs"), iters1=2, iters2=2))
+
+
+def test_evaluate_command_on_a_tiny_run(runner, tiny_run, tmp_path):
+    out = tmp_path / "m.json"
+    r = runner.invoke(
+        cli, ["evaluate", "--run", str(tiny_run), "--limit", "12", "--json", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    assert "ssim (pg2)" in r.stderr and "mssim (posegan)" in r.stderr
+    recs = json.loads(out.read_text())
+    by = {(x["metric"], x["protocol"], x["source"]): x for x in recs}
+    for proto in ("pg2", "posegan"):
+        for src in ("G1", "G2", "copy baseline", "real target"):
+            assert by[("ssim", proto, src)]["n"] == 12
+        assert by[("ssim", proto, "real target")]["value"] == pytest.approx(1.0)
+        assert by[("mssim", proto, "real target")]["value"] == pytest.approx(1.0)
+        assert by[("ssim", proto, "G1")]["value"] < 0.99
+    lines = (tiny_run / "metric-ssim.jsonl").read_text().splitlines()
+    assert len(lines) == 8 and json.loads(lines[0])["checkpoint"].endswith("step-0000004.pt")
+
+
+def test_is_mis_fid_with_random_weights(tiny_run):
+    sd = inception_v3(
+        weights=None, num_classes=1008, aux_logits=False, init_weights=True
+    ).state_dict()
+    recs = evaluate(run=tiny_run, protocols=["posegan"], metrics=["is", "mis", "fid"], limit=4,
+                    inception_state_dict=sd)  # fmt: skip
+    by = {(x["metric"], x["source"]): x for x in recs}
+    assert by[("is", "G2")]["protocol"] == "posegan/is-tf2015"
+    assert all(by[("is", s)]["value"] >= 1.0 for s in ("G1", "G2", "copy baseline", "real target"))
+    assert ("mis", "real target") in by
+    assert ("fid", "real target") not in by and by[("fid", "copy baseline")]["value"] > 0
+
+
+def test_evaluate_images_folder(tiny_run, synth_root, tmp_path, runner):
+    from reidaug.data import SyntheticMarket
+    from reidaug.data.pairs import load_image
+
+    ds = SyntheticMarket(synth_root)
+    pairs = ds.test_pairs()[:5]
+    from PIL import Image
+
+    for a, b in pairs:  # "generated" = the real target: SSIM must be 1
+        Image.fromarray(load_image(ds.split_dir("gallery") / b)).save(tmp_path / f"{a}___{b}.png")
+    recs = evaluate(
+        images=tmp_path, dataset="synthetic", root=synth_root, protocols=["posegan"], limit=5
+    )
+    by = {(x["metric"], x["source"]): x["value"] for x in recs}
+    assert by[("ssim", "images")] == pytest.approx(1.0) and by[("ssim", "copy baseline")] < 0.9
+    r = runner.invoke(cli, ["evaluate", "--images", str(tmp_path), "--dataset", "synthetic", "--root",
+                            str(synth_root), "--protocol", "posegan", "--limit", "6"])  # fmt: skip
+    assert r.exit_code == 1
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"Error: 1 of 6 images are missing from {tmp_path}")
+    )
