@@ -1,0 +1,204 @@
+"""``synthesize``: every training image of a run's dataset in ``poses`` new poses, into HDF5 shards.
+
+The job is a fixed list: image ``i = s * poses + k`` is source ``s`` (training images in sorted
+order) in its ``k``-th target pose. Shard ``j`` holds images ``j * shard_size ..``. A process
+with ``--num-shards N --shard-index I`` (or rank ``I`` of ``N`` under ``torchrun``) writes the
+shards ``j`` with ``j % N == I``. Every shard is generated in the same batches whether or not a
+run was interrupted, so the same seed and checkpoint give byte-identical shards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from reidaug import __version__
+from reidaug.config import TrainConfig
+from reidaug.data import build_dataset
+from reidaug.data.market1501 import Market1501
+from reidaug.data.pairs import load_image, to_tensor, to_uint8
+from reidaug.data.pose import render_heatmaps
+from reidaug.device import resolve_device
+from reidaug.errors import UserError
+from reidaug.synthesis.poses import PoseBank, PoseSampler
+from reidaug.synthesis.shards import (
+    file_sha256,
+    read_manifest,
+    shard_name,
+    write_manifest,
+    write_shard,
+)
+from reidaug.training import build_recipe
+from reidaug.training import checkpoint as ckpt_io
+
+#: Manifest fields that identify a job; a folder holding another job's shards is refused.
+JOB_KEYS = ("model", "checkpoint_sha256", "dataset", "poses", "strategy", "seed", "shard_size", "sources")
+
+
+class _Jobs(Dataset):
+    """Model inputs of a range of job indices: condition image and target-pose heatmaps."""
+
+    def __init__(self, ds: Market1501, sources, bank: PoseBank, targets: np.ndarray, poses: int, heatmap: str, lo: int, hi: int) -> None:
+        self.ds, self.sources, self.bank, self.targets = ds, sources, bank, targets
+        self.poses, self.heatmap, self.lo, self.hi = poses, heatmap, lo, hi
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def __getitem__(self, i: int) -> dict:
+        idx = self.lo + i
+        s, k = divmod(idx, self.poses)
+        donor = int(self.targets[s, k])
+        img = load_image(self.sources[s].path, self.ds.height, self.ds.width)
+        hm = render_heatmaps(self.bank.keypoints[donor], self.ds.height, self.ds.width, self.heatmap)
+        return {"condition": to_tensor(img), "pose": torch.from_numpy(hm), "index": idx}
+
+
+def _rank_defaults(num_shards: int | None, shard_index: int | None) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if num_shards is None and world > 1:
+        return world, int(os.environ.get("RANK", "0"))
+    n, i = num_shards or 1, shard_index or 0
+    if not 0 <= i < n:
+        raise UserError(f"--shard-index {i} must be in 0..{n - 1}")
+    return n, i
+
+
+def synthesize(
+    out: str | os.PathLike,
+    run: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    poses: int = 10,
+    strategy: str = "random",
+    shard_size: int = 2000,
+    batch_size: int = 64,
+    num_shards: int | None = None,
+    shard_index: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    workers: int = 1,
+    command: str = "",
+    progress: Callable[..., None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Generate ``poses`` images of every training image into ``out/shard-NNNNN.h5``.
+
+    Args:
+        out: the shard folder (created if needed).
+        run: a run directory (its latest checkpoint), or give ``checkpoint``.
+        poses: target poses per source image.
+        strategy: ``random``, ``kmeans`` or ``farthest`` (see ``PoseSampler``).
+        shard_size: images per shard.
+        num_shards, shard_index: split the job across processes (default: torchrun's ranks).
+        command: the command line, stored in each shard.
+        progress: called as ``progress(done, total, images_s=)`` over this process's images.
+
+    Returns:
+        A summary: images and shards written, skipped (already finished), and the manifest.
+
+    Example:
+        >>> synthesize("shards/", run="runs/00000-pg2-market1501", poses=10)  # doctest: +SKIP
+    """
+    log = log or (lambda msg: None)
+    if shard_size < 1 or batch_size < 1:
+        raise UserError("--shard-size and --batch-size must be at least 1")
+    n_proc, me = _rank_defaults(num_shards, shard_index)
+    dev = resolve_device(device)
+    if checkpoint is None:
+        if run is None:
+            raise UserError("give --run RUN_DIR or --checkpoint FILE")
+        if not Path(run).is_dir():
+            raise UserError(f"run directory not found: {run}")
+        checkpoint = ckpt_io.latest(run)
+        if checkpoint is None:
+            raise UserError(f"no checkpoint in {Path(run) / 'checkpoints'}")
+    checkpoint = Path(checkpoint)
+    state = ckpt_io.load(checkpoint, map_location=dev)
+    cfg = TrainConfig.from_dict(state["config"])
+    if run is not None and (Path(run) / "training_options.json").is_file():
+        run_model = TrainConfig.load(Path(run) / "training_options.json").model
+        if run_model != cfg.model:
+            raise UserError(f"checkpoint {checkpoint.name} is a {cfg.model} model but run {run} trains {run_model}")
+    recipe = build_recipe(cfg, dev)
+    recipe.load_state_dict(state, optimizers=False)
+    recipe.eval_mode()
+
+    ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
+    ds.check_before_run()
+    sources = ds.train
+    bank = PoseBank.from_annotations([it.name for it in sources], ds.annotations("train"))
+    sampler = PoseSampler(bank, poses, strategy, seed)  # type: ignore[arg-type]
+    targets = np.array([sampler.sample(it.name, s) for s, it in enumerate(sources)], dtype=np.int64)
+
+    total = len(sources) * poses
+    total_shards = math.ceil(total / shard_size)
+    mine = [j for j in range(total_shards) if j % n_proc == me]
+    job = {
+        "reidaug_version": __version__, "model": cfg.model, "checkpoint_sha256": file_sha256(checkpoint),
+        "dataset": cfg.dataset, "poses": poses, "strategy": strategy, "seed": seed, "shard_size": shard_size,
+        "sources": len(sources), "images": total,
+    }  # fmt: skip
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    old = read_manifest(out)
+    if old:
+        diff = [k for k in JOB_KEYS if old.get(k) != job[k]]
+        if diff:
+            raise UserError(f"{out} holds shards of a different job ({diff[0]}: {old.get(diff[0])} != {job[diff[0]]})")
+    known = {s["file"]: s["sha256"] for s in old.get("shards", [])}
+    created = os.environ.get("SOURCE_DATE_EPOCH")
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(created) if created else None))
+    attrs = {
+        "reidaug_version": __version__, "model": cfg.model, "checkpoint_sha256": job["checkpoint_sha256"],
+        "config": json.dumps({"job": job, "training": state["config"]}, sort_keys=True), "command": command,
+        "created": created, "dataset": cfg.dataset,
+    }  # fmt: skip
+    todo, skipped = [], 0
+    for j in mine:
+        p = out / shard_name(j)
+        if p.is_file() and known.get(p.name) == file_sha256(p):
+            skipped += 1
+        else:
+            p.unlink(missing_ok=True)  # unverifiable: written by a run killed before its manifest
+            todo.append(j)
+    if skipped:
+        log(f"{skipped} finished shards verified and skipped")
+    my_total = sum(min(shard_size, total - j * shard_size) for j in todo)
+    done, t0 = 0, time.perf_counter()
+    for j in todo:
+        lo, hi = j * shard_size, min(total, (j + 1) * shard_size)
+        loader = DataLoader(_Jobs(ds, sources, bank, targets, poses, cfg.heatmap, lo, hi), batch_size=batch_size,
+                            num_workers=workers, pin_memory=dev.type == "cuda")  # fmt: skip
+        images = np.empty((hi - lo, ds.height, ds.width, 3), dtype=np.uint8)
+        for batch in loader:
+            idx = batch["index"].numpy() - lo
+            with torch.no_grad():
+                img = recipe.final(batch["condition"].to(dev), batch["pose"].to(dev))
+            images[idx] = to_uint8(img)
+            done += len(idx)
+            if progress:
+                progress(done, my_total, images_s=done / max(time.perf_counter() - t0, 1e-9))
+        s_idx = np.arange(lo, hi) // poses
+        k_idx = np.arange(lo, hi) % poses
+        donors = targets[s_idx, k_idx]
+        write_shard(out / shard_name(j), {
+            "images": images,
+            "pid": [sources[s].raw_pid for s in s_idx], "label": [sources[s].pid for s in s_idx],
+            "camid": [sources[s].camid for s in s_idx], "index": np.arange(lo, hi),
+            "source_name": [sources[s].name for s in s_idx], "target_name": [bank.names[d] for d in donors],
+            "target_keypoints": bank.keypoints[donors],
+        }, {**attrs, "shard_index": j})  # fmt: skip
+        write_manifest(out, job, total_shards)
+        log(f"wrote {shard_name(j)} ({hi - lo} images)")
+    manifest = write_manifest(out, job, total_shards)
+    return {"written_images": done, "written_shards": len(todo), "skipped_shards": skipped,
+            "total_shards": total_shards, "complete": manifest["complete"], "out": str(out),
+            "images_s": done / max(time.perf_counter() - t0, 1e-9)}  # fmt: skip

@@ -1,0 +1,214 @@
+"""HDF5 shards of generated images: schema, atomic writing, manifest, reading and export.
+
+Schema of ``shard-NNNNN.h5`` (plain h5py reads it)::
+
+    images            uint8 (N, 128, 64, 3), chunked, gzip-compressed
+    pid               int64 (N,)   the source's person id as in its file name
+    label             int64 (N,)   the source's training label (0..num_train_ids-1)
+    camid             int64 (N,)   the source's camera, 0-based
+    index             int64 (N,)   global image index of the job (source * poses + k)
+    source_name       str   (N,)   the condition image
+    target_name       str   (N,)   the pose donor
+    target_keypoints  int16 (N, 18, 2)  (y, x), -1 missing
+    attrs: reidaug_version, model, checkpoint_sha256, config (JSON), command, created, dataset,
+           shard_index, num_images
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from reidaug.errors import UserError
+
+SHARD_PATTERN = "shard-{:05d}.h5"
+MANIFEST = "manifest.json"
+STR = h5py.string_dtype("utf-8")
+
+
+def shard_name(i: int) -> str:
+    return SHARD_PATTERN.format(i)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object]) -> None:
+    """Write one shard to a sibling temp file and rename it into place.
+
+    On any error (a full disk included) the temp file is removed and a ``UserError`` raised;
+    finished shards are never touched.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    n = len(data["images"])
+    try:
+        with h5py.File(tmp, "w", libver="latest", track_order=True) as f:
+            f.create_dataset("images", data=data["images"], dtype=np.uint8, chunks=(min(n, 64), *data["images"].shape[1:]),
+                             compression="gzip", compression_opts=4, shuffle=True, track_times=False)  # fmt: skip
+            for key, dtype in (("pid", np.int64), ("label", np.int64), ("camid", np.int64), ("index", np.int64)):
+                f.create_dataset(key, data=np.asarray(data[key], dtype=dtype), track_times=False)
+            for key in ("source_name", "target_name"):
+                f.create_dataset(key, data=np.asarray(data[key], dtype=object), dtype=STR, track_times=False)
+            f.create_dataset("target_keypoints", data=np.asarray(data["target_keypoints"], dtype=np.int16),
+                             track_times=False)  # fmt: skip
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            f.attrs["num_images"] = n
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"could not write {path.name} ({e.strerror or e}); finished shards are kept") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(folder: Path) -> dict:
+    p = folder / MANIFEST
+    if not p.is_file():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError:
+        raise UserError(f"corrupt manifest: {p}") from None
+
+
+def write_manifest(folder: Path, job: dict, total_shards: int) -> dict:
+    """Rebuild ``manifest.json`` from the finished shards on disk (idempotent across processes)."""
+    old = {s["file"]: s for s in read_manifest(folder).get("shards", [])}
+    shards = []
+    for i in range(total_shards):
+        p = folder / shard_name(i)
+        if not p.is_file():
+            continue
+        entry = old.get(p.name)
+        if entry is None or entry.get("bytes") != p.stat().st_size:
+            with h5py.File(p, "r") as f:
+                n = int(f.attrs["num_images"])
+            entry = {"file": p.name, "images": n, "sha256": file_sha256(p), "bytes": p.stat().st_size}
+        shards.append(entry)
+    manifest = {**job, "total_shards": total_shards, "complete": len(shards) == total_shards, "shards": shards}
+    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, folder / MANIFEST)
+    return manifest
+
+
+def list_shards(folder: str | os.PathLike) -> list[Path]:
+    """The finished shard files of a folder (from the manifest, else by name)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"shard folder not found: {folder}")
+    man = read_manifest(folder)
+    files = [folder / s["file"] for s in man.get("shards", [])] or sorted(folder.glob("shard-*.h5"))
+    files = [f for f in files if f.is_file()]
+    if not files:
+        raise UserError(f"no shards in {folder}")
+    return files
+
+
+class ShardDataset(Dataset):
+    """A torch ``Dataset`` over a folder of shards; files open lazily, once per worker process.
+
+    Items are dicts with ``image`` (``uint8 (H, W, 3)`` tensor, or ``transform(PIL image)``),
+    ``pid``, ``label``, ``camid`` and ``source``.
+
+    Example:
+        >>> ds = ShardDataset("shards/")  # doctest: +SKIP
+        >>> ds[0]["image"].shape  # doctest: +SKIP
+        torch.Size([128, 64, 3])
+    """
+
+    def __init__(self, folder: str | os.PathLike, transform: Callable | None = None) -> None:
+        self.files = list_shards(folder)
+        self.transform = transform
+        counts, self.attrs = [], []
+        for p in self.files:
+            with h5py.File(p, "r") as f:
+                counts.append(int(f.attrs["num_images"]))
+                self.attrs.append(dict(f.attrs))
+        self.offsets = np.cumsum([0, *counts]).tolist()
+        self._handles: dict[int, h5py.File] = {}
+        self._pid = -1
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def _file(self, i: int) -> h5py.File:
+        if self._pid != os.getpid():  # a new worker process: never share HDF5 handles
+            self._handles, self._pid = {}, os.getpid()
+        if i not in self._handles:
+            self._handles[i] = h5py.File(self.files[i], "r")
+        return self._handles[i]
+
+    def locate(self, idx: int) -> tuple[int, int]:
+        if not 0 <= idx < len(self):
+            raise IndexError(idx)
+        s = bisect.bisect_right(self.offsets, idx) - 1
+        return s, idx - self.offsets[s]
+
+    def column(self, key: str) -> np.ndarray:
+        """One whole column (``pid``, ``camid``, ``label``...) over all shards."""
+        out = []
+        for p in self.files:
+            with h5py.File(p, "r") as f:
+                out.append(f[key][()])
+        return np.concatenate(out)
+
+    def __getitem__(self, idx: int) -> dict:
+        s, j = self.locate(idx)
+        f = self._file(s)
+        img = f["images"][j]
+        return {
+            "image": self.transform(Image.fromarray(img)) if self.transform else torch.from_numpy(img),
+            "pid": int(f["pid"][j]),
+            "label": int(f["label"][j]),
+            "camid": int(f["camid"][j]),
+            "source": f["source_name"][j].decode() if isinstance(f["source_name"][j], bytes) else str(f["source_name"][j]),
+        }
+
+
+def export(shards: str | os.PathLike, out: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> int:
+    """Write shards as a Market-1501-layout folder (``OUT/bounding_box_train/*.jpg``).
+
+    Names are ``PPPP_cCs1_FFFFFF_01.jpg`` with the source's pid and camera and the job's global
+    image index as a unique frame number, so torchreid or any Market reader can load them.
+
+    Returns:
+        The number of images written.
+    """
+    ds = ShardDataset(shards)
+    out = Path(out) / "bounding_box_train"
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"output folder exists and is not empty: {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    done = 0
+    for p in ds.files:
+        with h5py.File(p, "r") as f:
+            images, pid, camid, index = f["images"], f["pid"][()], f["camid"][()], f["index"][()]
+            if index.max(initial=0) > 999_999:
+                raise UserError("more than 1,000,000 images cannot have unique 6-digit Market frame numbers")
+            for j in range(len(pid)):
+                name = f"{int(pid[j]):04d}_c{int(camid[j]) + 1}s1_{int(index[j]):06d}_01.jpg"
+                tmp = out / f".{name}.tmp"
+                Image.fromarray(images[j]).save(tmp, format="JPEG", quality=95)
+                os.replace(tmp, out / name)
+                done += 1
+                if progress:
+                    progress(done, len(ds))
+    return done

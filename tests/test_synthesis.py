@@ -1,0 +1,262 @@
+"""Bulk synthesis: schema, determinism, kill-and-resume, pids, export, pose strategies, bad input."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from reidaug.cli import cli
+from reidaug.data import Market1501, SyntheticMarket
+from reidaug.data import keypoints as K
+from reidaug.data.market1501 import parse_name
+from reidaug.errors import UserError
+from reidaug.synthesis import PoseBank, PoseSampler, ShardDataset, export, synthesize
+from reidaug.synthesis import shards as S
+from reidaug.training import train
+from tests.test_training import tiny
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run(synth_root, tmp_path_factory):
+    return train(tiny(synth_root, tmp_path_factory.mktemp("runs"), iters1=2, iters2=2))
+
+
+@pytest.fixture(scope="module")
+def shards(run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("shards") / "s"
+    synthesize(out, run=run, poses=2, shard_size=64, batch_size=16, workers=0, command="test")
+    return out
+
+
+def test_schema(shards, synth_root):
+    n_train = len(SyntheticMarket(synth_root).train)
+    files = sorted(shards.glob("shard-*.h5"))
+    man = S.read_manifest(shards)
+    assert man["complete"] and man["images"] == 2 * n_train == sum(
+        s["images"] for s in man["shards"]
+    )
+    assert [s["file"] for s in man["shards"]] == [f.name for f in files]
+    assert all(s["sha256"] == S.file_sha256(shards / s["file"]) for s in man["shards"])
+    with h5py.File(files[0], "r") as f:
+        assert f["images"].dtype == np.uint8 and f["images"].shape == (64, 128, 64, 3)
+        assert f["images"].compression == "gzip" and f["images"].chunks is not None
+        assert f["target_keypoints"].shape == (64, 18, 2)
+        for key in ("pid", "label", "camid", "index", "source_name", "target_name"):
+            assert f[key].shape == (64,)
+        for key in (
+            "reidaug_version",
+            "model",
+            "checkpoint_sha256",
+            "config",
+            "command",
+            "created",
+        ):
+            assert key in f.attrs
+        assert f.attrs["model"] == "pg2" and f.attrs["command"] == "test"
+        assert list(f["index"][:4]) == [0, 1, 2, 3]
+        ann = SyntheticMarket(synth_root).annotations("train")
+        for src, tgt, kps in zip(
+            f["source_name"].asstr()[:],
+            f["target_name"].asstr()[:],
+            f["target_keypoints"][:],
+            strict=True,
+        ):
+            assert src != tgt and np.array_equal(kps, ann[tgt]) and K.is_valid_pose(kps)
+
+
+def test_pid_and_camid_are_preserved(shards, synth_root):
+    ds = ShardDataset(shards)
+    labels = {it.name: it.pid for it in SyntheticMarket(synth_root).train}
+    for i in range(0, len(ds), 7):
+        item = ds[i]
+        pid, cam = parse_name(item["source"])
+        assert (item["pid"], item["camid"], item["label"]) == (pid, cam - 1, labels[item["source"]])
+        assert item["image"].shape == (128, 64, 3) and item["image"].dtype == torch.uint8
+
+
+def test_shard_dataset_in_worker_processes(shards):
+    ds = ShardDataset(shards)
+    loader = DataLoader(ds, batch_size=32, num_workers=2)
+    pids = torch.cat([b["pid"] for b in loader])
+    assert len(pids) == len(ds) and torch.equal(pids, torch.as_tensor(ds.column("pid")))
+
+
+def test_deterministic(run, shards, tmp_path):
+    synthesize(
+        tmp_path / "again",
+        run=run,
+        poses=2,
+        shard_size=64,
+        batch_size=16,
+        workers=0,
+        command="test",
+    )
+    for f in sorted(shards.glob("shard-*.h5")):
+        with h5py.File(f, "r") as a, h5py.File(tmp_path / "again" / f.name, "r") as b:
+            assert np.array_equal(a["images"][()], b["images"][()])
+            created_equal = a.attrs["created"] == b.attrs["created"]
+        if created_equal:  # same second: the whole file is byte-identical
+            assert f.read_bytes() == (tmp_path / "again" / f.name).read_bytes()
+
+
+def _cmd(run, out):
+    return [sys.executable, "-m", "reidaug", "--device", "cpu", "synthesize", "--run", str(run), "--poses", "3",
+            "--out", out, "--shard-size", "40", "--batch-size", "8", "--workers", "0"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_is_byte_identical(run, tmp_path):
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "PYTHONPATH": str(REPO)}
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    subprocess.run(_cmd(run, "out"), cwd=tmp_path / "a", env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        _cmd(run, "out"),
+        cwd=tmp_path / "b",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not (tmp_path / "b" / "out" / "shard-00001.h5").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = sorted(p.name for p in (tmp_path / "b" / "out").glob("shard-*.h5"))
+    total = len(list((tmp_path / "a" / "out").glob("shard-*.h5")))
+    assert 2 <= len(killed) < total, "the kill should land mid-job"
+    r = subprocess.run(
+        _cmd(run, "out"), cwd=tmp_path / "b", env=env, check=True, capture_output=True, text=True
+    )
+    assert "verified and skipped" in r.stderr
+    for f in sorted((tmp_path / "a" / "out").glob("shard-*.h5")):
+        assert f.read_bytes() == (tmp_path / "b" / "out" / f.name).read_bytes(), f.name
+    assert not list((tmp_path / "b" / "out").glob(".*.tmp"))
+
+
+def test_export_round_trip(shards, tmp_path):
+    n = export(shards, tmp_path / "market")
+    ds = ShardDataset(shards)
+    assert n == len(ds)
+    exported = Market1501(tmp_path / "market")
+    items = sorted(exported.train, key=lambda it: int(it.name.split("_")[2]))
+    assert len({it.name for it in items}) == n  # unique names
+    from reidaug.data.pairs import load_image
+
+    for i in range(0, n, 11):
+        it, src = items[i], ds[i]
+        assert (it.raw_pid, it.camid) == (src["pid"], src["camid"])
+        diff = np.abs(load_image(it.path).astype(int) - src["image"].numpy().astype(int)).mean()
+        assert diff < 4  # JPEG quality 95
+    with pytest.raises(UserError, match="output folder exists and is not empty"):
+        export(shards, tmp_path / "market")
+
+
+def test_pose_strategies():
+    rng = np.random.default_rng(0)
+    from reidaug.data.synthetic import sample_pose, to_annotation
+
+    kps = np.stack([to_annotation(sample_pose(rng), 0.0, rng) for _ in range(60)])
+    names = [f"{i:04d}.jpg" for i in range(60)]
+    bank = PoseBank.from_annotations(names, dict(zip(names, kps, strict=True)))
+    assert len(bank) == int(K.is_valid_pose(kps).sum())
+    for strategy in ("random", "kmeans", "farthest"):
+        sampler = PoseSampler(bank, 5, strategy, seed=1)
+        for s, name in enumerate(bank.names[:20]):
+            picks = sampler.sample(name, s)
+            assert len(set(picks)) == 5 and bank.names.index(name) not in picks
+    km = PoseSampler(bank, 5, "kmeans")
+    assert set(km.sample("unknown.jpg", 0)) == set(km.sample("other.jpg", 1))
+    # farthest-point poses are more spread out than random ones
+    fp, rd = PoseSampler(bank, 5, "farthest"), PoseSampler(bank, 5, "random")
+
+    def spread(idx):
+        f = fp.features[idx]
+        return np.mean([np.linalg.norm(a - b) for i, a in enumerate(f) for b in f[i + 1 :]])
+
+    assert np.mean([spread(fp.sample(n, i)) for i, n in enumerate(bank.names[:10])]) > np.mean(
+        [spread(rd.sample(n, i)) for i, n in enumerate(bank.names[:10])]
+    )
+    with pytest.raises(UserError, match="--poses must be at least 1, got 0"):
+        PoseSampler(bank, 0)
+    with pytest.raises(
+        UserError,
+        match=f"the pose bank has {len(bank)} valid poses; --poses {len(bank)} with kmeans needs",
+    ):
+        PoseSampler(bank, len(bank), "kmeans")
+
+
+def test_bad_input(runner, run, shards, tmp_path):
+    def last(*args):
+        r = runner.invoke(cli, ["synthesize", *args])
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        return r.stderr.strip().splitlines()[-1]
+
+    assert (
+        last("--run", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+        == f"Error: run directory not found: {tmp_path / 'nope'}"
+    )
+    assert (
+        last("--checkpoint", str(tmp_path / "x.pt"), "--out", str(tmp_path / "o"))
+        == f"Error: checkpoint not found: {tmp_path / 'x.pt'}"
+    )
+    assert (
+        last("--run", str(run), "--poses", "0", "--out", str(tmp_path / "o"))
+        == "Error: --poses must be at least 1, got 0"
+    )
+    msg = last("--run", str(run), "--poses", "3", "--shard-size", "64", "--out", str(shards))
+    assert msg == f"Error: {shards} holds shards of a different job (poses: 2 != 3)"
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert last("--checkpoint", str(bad), "--out", str(tmp_path / "o")).startswith(
+        f"Error: cannot load checkpoint {bad}"
+    )
+
+
+def test_full_disk_keeps_finished_shards(run, tmp_path, monkeypatch):
+    real = S.write_shard
+    calls = {"n": 0}
+
+    def flaky(path, data, attrs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            real_file = h5py.File
+
+            def full(*a, **k):
+                f = real_file(*a, **k)
+                f.close()
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            monkeypatch.setattr(h5py, "File", full)
+            try:
+                return real(path, data, attrs)
+            finally:
+                monkeypatch.setattr(h5py, "File", real_file)
+        return real(path, data, attrs)
+
+    monkeypatch.setattr("reidaug.synthesis.job.write_shard", flaky)
+    out = tmp_path / "s"
+    with pytest.raises(
+        UserError,
+        match=r"could not write shard-00002.h5 \(No space left on device\); finished shards are kept",
+    ):
+        synthesize(out, run=run, poses=2, shard_size=64, batch_size=16, workers=0)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "shard-00000.h5",
+        "shard-00001.h5",
+    ]
+    monkeypatch.setattr("reidaug.synthesis.job.write_shard", real)
+    s = synthesize(out, run=run, poses=2, shard_size=64, batch_size=16, workers=0)
+    assert s["skipped_shards"] == 2 and s["complete"]
