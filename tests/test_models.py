@@ -118,5 +118,5 @@ def test_width_is_configurable_and_variants_build_what_they_need():
     assert count(nets["G1"]) == expected_g1_params(w=8)
     assert sorted(build("pg2", width=8, variant="g1-posemask")) == ["G1"]
     assert sorted(build("pg2", width=8, variant="g1-d")) == ["D", "G1"]
-    with pytest.raises(Exception, match='Unknown model "pg3"; expected one of: pg2'):
+    with pytest.raises(Exception, match='Unknown model "pg3"; expected one of: pg2, mscgan'):
         build("pg3")

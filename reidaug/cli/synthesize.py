@@ -15,18 +15,35 @@ from reidaug.synthesis.poses import STRATEGIES
 
 
 @click.command("synthesize")
-@click.option("--run", type=click.Path(file_okay=False, path_type=Path), default=None, help="Trained run directory.")
+@click.option(
+    "--run",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Trained run directory.",
+)
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint file [default: the run's latest].")  # fmt: skip
-@click.option("--poses", type=int, default=10, show_default=True, help="Target poses per training image.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Shard folder.")
+@click.option(
+    "--poses", type=int, default=10, show_default=True, help="Target poses per training image."
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Shard folder."
+)
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True)
 @click.option("--shard-size", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--num-shards", type=click.IntRange(min=1), default=None,
               help="Split the job over N processes [default: torchrun's world size, else 1].")  # fmt: skip
-@click.option("--shard-index", type=click.IntRange(min=0), default=None, help="This process's part, 0..N-1.")
-@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Data loader processes.")
+@click.option(
+    "--shard-index", type=click.IntRange(min=0), default=None, help="This process's part, 0..N-1."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Data loader processes.",
+)
 @pass_app
 def synthesize_cmd(app: App, run, checkpoint, poses, out, strategy, shard_size, batch_size, num_shards, shard_index,
                    workers) -> None:  # fmt: skip
@@ -40,7 +57,14 @@ def synthesize_cmd(app: App, run, checkpoint, poses, out, strategy, shard_size, 
                        batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, seed=app.seed,
                        device=app.device, workers=workers, command=command, progress=update, log=app.info)  # fmt: skip
     t = Table(title=f"synthesis into {s['out']}")
-    for col in ("images written", "shards written", "shards skipped", "shards in job", "job complete", "images/s"):
+    for col in (
+        "images written",
+        "shards written",
+        "shards skipped",
+        "shards in job",
+        "job complete",
+        "images/s",
+    ):
         t.add_column(col, justify="right")
     t.add_row(str(s["written_images"]), str(s["written_shards"]), str(s["skipped_shards"]), str(s["total_shards"]),
               "yes" if s["complete"] else "no", f"{s['images_s']:.1f}")  # fmt: skip

@@ -8,6 +8,7 @@ from torch import nn
 
 from reidaug.errors import UserError
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator, channel_schedule
+from reidaug.models.mscgan import build_mscgan
 from reidaug.models.pg2 import build_pg2
 
 MODELS: dict[str, Callable[..., dict[str, nn.Module]]] = {}
@@ -32,6 +33,7 @@ def build(name: str, **kwargs) -> dict[str, nn.Module]:
 
 
 register_model("pg2", build_pg2)
+register_model("mscgan", build_mscgan)
 
 __all__ = [
     "MODELS",

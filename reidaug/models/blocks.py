@@ -37,17 +37,21 @@ class ResBlock(nn.Module):
     """PG2's simplified residual block: two 3x3 conv+ReLU at stride 1 inside a skip connection.
 
     With ``cin != cout`` the skip starts after the first conv (no extra projection weights).
+    With ``residual=False`` it is a plain block of two convs (MsCGAN's G2 "CONV BLOCK").
     """
 
-    def __init__(self, cin: int, cout: int | None = None) -> None:
+    def __init__(self, cin: int, cout: int | None = None, residual: bool = True) -> None:
         super().__init__()
         cout = cout or cin
         self.conv1 = conv(cin, cout)
         self.conv2 = conv(cout, cout)
         self.same = cin == cout
+        self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv1(x)
+        if not self.residual:
+            return self.conv2(y)
         return self.conv2(y) + (x if self.same else y)
 
 
@@ -94,6 +98,12 @@ class UNetGenerator(nn.Module):
         up: ``nearest`` (upsample + conv) or ``deconv`` (transposed conv).
         decoder_reduce: the decoder block's first conv maps back to the level's encoder channels
             (MsCGAN) instead of keeping the concatenated width (PG2).
+        residual: residual blocks (PG2, MsCGAN G1) or plain conv blocks (MsCGAN G2).
+        fc_channels: channels the FC bottleneck maps back to at the bottom resolution
+            (default ``width``: PG2's 128 x 8 x 4 = 4096 dims; MsCGAN's 4096 dims at 16 x 8
+            are ``width // 4``).
+        zero_out: initialise the output conv to zero, so a difference-map generator starts as
+            the identity on its stage-1 input.
     """
 
     def __init__(
@@ -108,26 +118,30 @@ class UNetGenerator(nn.Module):
         down_kernel: int = 3,
         up: Literal["nearest", "deconv"] = "nearest",
         decoder_reduce: bool = False,
+        residual: bool = True,
+        fc_channels: int | None = None,
+        zero_out: bool = False,
     ) -> None:
         super().__init__()
         if num_blocks < 1:
             raise ValueError("num_blocks must be at least 1")
         ch = channel_schedule(width, num_blocks, schedule)
-        self.channels, self.width, self.fc_dim = ch, width, fc_dim
+        self.channels, self.fc_dim = ch, fc_dim
+        self.fc_channels = fc_channels or width
         f = 2 ** (num_blocks - 1)
         if image_size[0] % f or image_size[1] % f:
             raise ValueError(f"image size {image_size} is not divisible by 2^(num_blocks-1) = {f}")
         self.bottom = (image_size[0] // f, image_size[1] // f)
         self.conv_in = conv(in_channels, ch[0])
-        self.enc = nn.ModuleList(ResBlock(c) for c in ch)
+        self.enc = nn.ModuleList(ResBlock(c, residual=residual) for c in ch)
         self.down = nn.ModuleList(
             conv(ch[i], ch[i + 1], down_kernel, 2) for i in range(num_blocks - 1)
         )
         hw = self.bottom[0] * self.bottom[1]
         if fc_dim:
             self.fc_in = nn.Linear(ch[-1] * hw, fc_dim)
-            self.fc_out = nn.Linear(fc_dim, width * hw)
-            x_ch = width
+            self.fc_out = nn.Linear(fc_dim, self.fc_channels * hw)
+            x_ch = self.fc_channels
         else:
             x_ch = 0  # the deepest feature map is the skip itself
         self.dec = nn.ModuleList()
@@ -135,13 +149,16 @@ class UNetGenerator(nn.Module):
         for level in reversed(range(num_blocks)):
             cin = x_ch + ch[level]
             cout = ch[level] if decoder_reduce else cin
-            self.dec.append(ResBlock(cin, cout))
+            self.dec.append(ResBlock(cin, cout, residual=residual))
             if level > 0:
                 self.up.append(Up(cout, ch[level - 1], up, down_kernel))
                 x_ch = ch[level - 1]
             else:
                 x_ch = cout
         self.conv_out = conv(x_ch, out_channels, act=False)
+        if zero_out:
+            nn.init.zeros_(self.conv_out[0].weight)
+            nn.init.zeros_(self.conv_out[0].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv_in(x)
@@ -153,7 +170,7 @@ class UNetGenerator(nn.Module):
                 x = self.down[i](x)
         if self.fc_dim:
             z = self.fc_in(x.flatten(1))
-            x = self.fc_out(z).view(x.shape[0], self.width, *self.bottom)
+            x = self.fc_out(z).view(x.shape[0], self.fc_channels, *self.bottom)
             x = torch.cat([x, skips[-1]], 1)
         for j, block in enumerate(self.dec):
             if j > 0:

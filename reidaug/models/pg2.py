@@ -20,9 +20,10 @@ def pg2_g2(
 ) -> UNetGenerator:
     """G2: the same U-Net without FC and with N-2 blocks; input = condition + G1 output (6 ch).
 
-    It predicts a difference map; the refined image is ``G1 output + G2 output``.
+    It predicts a difference map; the refined image is ``G1 output + G2 output``. The output
+    conv starts at zero, so training starts from G1's image (the paper leaves init open).
     """
-    return UNetGenerator(6, 3, width, num_blocks, "linear", None, image_size)
+    return UNetGenerator(6, 3, width, num_blocks, "linear", None, image_size, zero_out=True)
 
 
 def pg2_d(width: int = 64, image_size: tuple[int, int] = (128, 64)) -> DCGANDiscriminator:

@@ -40,13 +40,32 @@ from reidaug.training import build_recipe
 from reidaug.training import checkpoint as ckpt_io
 
 #: Manifest fields that identify a job; a folder holding another job's shards is refused.
-JOB_KEYS = ("model", "checkpoint_sha256", "dataset", "poses", "strategy", "seed", "shard_size", "sources")
+JOB_KEYS = (
+    "model",
+    "checkpoint_sha256",
+    "dataset",
+    "poses",
+    "strategy",
+    "seed",
+    "shard_size",
+    "sources",
+)
 
 
 class _Jobs(Dataset):
     """Model inputs of a range of job indices: condition image and target-pose heatmaps."""
 
-    def __init__(self, ds: Market1501, sources, bank: PoseBank, targets: np.ndarray, poses: int, heatmap: str, lo: int, hi: int) -> None:
+    def __init__(
+        self,
+        ds: Market1501,
+        sources,
+        bank: PoseBank,
+        targets: np.ndarray,
+        poses: int,
+        heatmap: str,
+        lo: int,
+        hi: int,
+    ) -> None:
         self.ds, self.sources, self.bank, self.targets = ds, sources, bank, targets
         self.poses, self.heatmap, self.lo, self.hi = poses, heatmap, lo, hi
 
@@ -58,7 +77,9 @@ class _Jobs(Dataset):
         s, k = divmod(idx, self.poses)
         donor = int(self.targets[s, k])
         img = load_image(self.sources[s].path, self.ds.height, self.ds.width)
-        hm = render_heatmaps(self.bank.keypoints[donor], self.ds.height, self.ds.width, self.heatmap)
+        hm = render_heatmaps(
+            self.bank.keypoints[donor], self.ds.height, self.ds.width, self.heatmap
+        )
         return {"condition": to_tensor(img), "pose": torch.from_numpy(hm), "index": idx}
 
 
@@ -126,7 +147,9 @@ def synthesize(
     if run is not None and (Path(run) / "training_options.json").is_file():
         run_model = TrainConfig.load(Path(run) / "training_options.json").model
         if run_model != cfg.model:
-            raise UserError(f"checkpoint {checkpoint.name} is a {cfg.model} model but run {run} trains {run_model}")
+            raise UserError(
+                f"checkpoint {checkpoint.name} is a {cfg.model} model but run {run} trains {run_model}"
+            )
     recipe = build_recipe(cfg, dev)
     recipe.load_state_dict(state, optimizers=False)
     recipe.eval_mode()
@@ -152,7 +175,9 @@ def synthesize(
     if old:
         diff = [k for k in JOB_KEYS if old.get(k) != job[k]]
         if diff:
-            raise UserError(f"{out} holds shards of a different job ({diff[0]}: {old.get(diff[0])} != {job[diff[0]]})")
+            raise UserError(
+                f"{out} holds shards of a different job ({diff[0]}: {old.get(diff[0])} != {job[diff[0]]})"
+            )
     known = {s["file"]: s["sha256"] for s in old.get("shards", [])}
     created = os.environ.get("SOURCE_DATE_EPOCH")
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(created) if created else None))

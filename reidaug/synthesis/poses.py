@@ -58,14 +58,20 @@ class PoseSampler:
       and from each other.
     """
 
-    def __init__(self, bank: PoseBank, n: int, strategy: Strategy = "random", seed: int = 0) -> None:
+    def __init__(
+        self, bank: PoseBank, n: int, strategy: Strategy = "random", seed: int = 0
+    ) -> None:
         if n < 1:
             raise UserError(f"--poses must be at least 1, got {n}")
         if strategy not in STRATEGIES:
-            raise UserError(f'unknown strategy "{strategy}"; expected one of: {", ".join(STRATEGIES)}')
+            raise UserError(
+                f'unknown strategy "{strategy}"; expected one of: {", ".join(STRATEGIES)}'
+            )
         need = n + 1  # the source's own pose is never used
         if len(bank) < need:
-            raise UserError(f"the pose bank has {len(bank)} valid poses; --poses {n} with {strategy} needs at least {need}")
+            raise UserError(
+                f"the pose bank has {len(bank)} valid poses; --poses {n} with {strategy} needs at least {need}"
+            )
         self.bank, self.n, self.strategy, self.seed = bank, n, strategy, seed
         self.index = {name: i for i, name in enumerate(bank.names)}
         self.features = normalise(bank.keypoints)
@@ -78,7 +84,12 @@ class PoseSampler:
 
         rng = np.random.default_rng(self.seed)
         _, labels = kmeans2(self.features, self.n, minit="++", seed=rng)
-        cents = np.stack([self.features[labels == c].mean(0) if (labels == c).any() else self.features[c] for c in range(self.n)])
+        cents = np.stack(
+            [
+                self.features[labels == c].mean(0) if (labels == c).any() else self.features[c]
+                for c in range(self.n)
+            ]
+        )
         d = ((self.features[None] - cents[:, None]) ** 2).sum(-1)
         return [list(np.argsort(row, kind="stable")[:8]) for row in d]
 

@@ -60,10 +60,17 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
         with h5py.File(tmp, "w", libver="latest", track_order=True) as f:
             f.create_dataset("images", data=data["images"], dtype=np.uint8, chunks=(min(n, 64), *data["images"].shape[1:]),
                              compression="gzip", compression_opts=4, shuffle=True, track_times=False)  # fmt: skip
-            for key, dtype in (("pid", np.int64), ("label", np.int64), ("camid", np.int64), ("index", np.int64)):
+            for key, dtype in (
+                ("pid", np.int64),
+                ("label", np.int64),
+                ("camid", np.int64),
+                ("index", np.int64),
+            ):
                 f.create_dataset(key, data=np.asarray(data[key], dtype=dtype), track_times=False)
             for key in ("source_name", "target_name"):
-                f.create_dataset(key, data=np.asarray(data[key], dtype=object), dtype=STR, track_times=False)
+                f.create_dataset(
+                    key, data=np.asarray(data[key], dtype=object), dtype=STR, track_times=False
+                )
             f.create_dataset("target_keypoints", data=np.asarray(data["target_keypoints"], dtype=np.int16),
                              track_times=False)  # fmt: skip
             for k, v in attrs.items():
@@ -72,7 +79,9 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise UserError(f"could not write {path.name} ({e.strerror or e}); finished shards are kept") from None
+        raise UserError(
+            f"could not write {path.name} ({e.strerror or e}); finished shards are kept"
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -100,9 +109,19 @@ def write_manifest(folder: Path, job: dict, total_shards: int) -> dict:
         if entry is None or entry.get("bytes") != p.stat().st_size:
             with h5py.File(p, "r") as f:
                 n = int(f.attrs["num_images"])
-            entry = {"file": p.name, "images": n, "sha256": file_sha256(p), "bytes": p.stat().st_size}
+            entry = {
+                "file": p.name,
+                "images": n,
+                "sha256": file_sha256(p),
+                "bytes": p.stat().st_size,
+            }
         shards.append(entry)
-    manifest = {**job, "total_shards": total_shards, "complete": len(shards) == total_shards, "shards": shards}
+    manifest = {
+        **job,
+        "total_shards": total_shards,
+        "complete": len(shards) == total_shards,
+        "shards": shards,
+    }
     tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, folder / MANIFEST)
@@ -175,15 +194,23 @@ class ShardDataset(Dataset):
         f = self._file(s)
         img = f["images"][j]
         return {
-            "image": self.transform(Image.fromarray(img)) if self.transform else torch.from_numpy(img),
+            "image": self.transform(Image.fromarray(img))
+            if self.transform
+            else torch.from_numpy(img),
             "pid": int(f["pid"][j]),
             "label": int(f["label"][j]),
             "camid": int(f["camid"][j]),
-            "source": f["source_name"][j].decode() if isinstance(f["source_name"][j], bytes) else str(f["source_name"][j]),
+            "source": f["source_name"][j].decode()
+            if isinstance(f["source_name"][j], bytes)
+            else str(f["source_name"][j]),
         }
 
 
-def export(shards: str | os.PathLike, out: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> int:
+def export(
+    shards: str | os.PathLike,
+    out: str | os.PathLike,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Write shards as a Market-1501-layout folder (``OUT/bounding_box_train/*.jpg``).
 
     Names are ``PPPP_cCs1_FFFFFF_01.jpg`` with the source's pid and camera and the job's global
@@ -202,7 +229,9 @@ def export(shards: str | os.PathLike, out: str | os.PathLike, progress: Callable
         with h5py.File(p, "r") as f:
             images, pid, camid, index = f["images"], f["pid"][()], f["camid"][()], f["index"][()]
             if index.max(initial=0) > 999_999:
-                raise UserError("more than 1,000,000 images cannot have unique 6-digit Market frame numbers")
+                raise UserError(
+                    "more than 1,000,000 images cannot have unique 6-digit Market frame numbers"
+                )
             for j in range(len(pid)):
                 name = f"{int(pid[j]):04d}_c{int(camid[j]) + 1}s1_{int(index[j]):06d}_01.jpg"
                 tmp = out / f".{name}.tmp"

@@ -1,6 +1,7 @@
 """Training: one loop for every model, a step recipe per model, checkpoints and run directories."""
 
 from reidaug.config import TrainConfig
+from reidaug.training import mscgan as _mscgan  # noqa: F401  (registers the MsCGAN recipe)
 from reidaug.training import pg2 as _pg2  # noqa: F401  (registers the PG2 recipe)
 from reidaug.training.loop import train
 from reidaug.training.recipe import RECIPES, Recipe, Stage, build_recipe, register_recipe
