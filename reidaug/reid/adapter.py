@@ -1,0 +1,106 @@
+"""The one module that imports torchreid, and hides its quirks.
+
+torchreid on the registry is 0.2.5, a repackaging of deep-person-reid 1.4.0: its modules live
+under ``torchreid.reid.*``; models must be built with ``pretrained=False`` (the default
+downloads); ImageNet weights are loaded here from a local file under torch's ``weights_only``
+default; its Cython ranking is not compiled, so evaluation falls back to pure Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from reidaug.errors import UserError
+
+
+def _tr():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Cython evaluation is unavailable" and friends
+        import torchreid.reid as tr
+    return tr
+
+
+def model_names() -> list[str]:
+    """Every model name torchreid can build."""
+    from torchreid.reid.models import __model_factory as factory  # type: ignore[attr-defined]
+
+    return sorted(factory)
+
+
+def build_model(
+    name: str, num_classes: int, pretrained: str | os.PathLike | None = None
+) -> nn.Module:
+    """A torchreid model trained from scratch, or from local ImageNet weights.
+
+    Args:
+        name: a torchreid model name (``osnet_x0_25``, ``resnet50`` ...).
+        num_classes: training identities.
+        pretrained: a local ImageNet weights file; nothing is downloaded.
+    """
+    names = model_names()
+    if name not in names:
+        raise UserError(f'Unknown re-ID model "{name}"; expected one of: {", ".join(names)}')
+    model = _tr().models.build_model(
+        name, num_classes, loss="softmax", pretrained=False, use_gpu=False
+    )
+    if pretrained is not None:
+        path = Path(pretrained)
+        if not path.is_file():
+            raise UserError(f"pretrained weights not found: {path}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise UserError(f"cannot load pretrained weights {path}: {type(e).__name__}") from None
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        own = model.state_dict()
+        usable = {k.removeprefix("module."): v for k, v in state.items()}
+        usable = {k: v for k, v in usable.items() if k in own and own[k].shape == v.shape}
+        if not usable:
+            raise UserError(f"no layer of {path} fits {name}")
+        own.update(usable)
+        model.load_state_dict(own)
+    return model
+
+
+def transforms(height: int, width: int):
+    """torchreid's train (random flip) and test transforms: PIL image -> normalised tensor."""
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints its transform list
+        return _tr().data.transforms.build_transforms(height, width, transforms=["random_flip"])
+
+
+def cross_entropy(num_classes: int, label_smooth: bool = True) -> nn.Module:
+    """torchreid's label-smoothed cross-entropy (its standard softmax recipe)."""
+    return _tr().losses.CrossEntropyLoss(num_classes, use_gpu=False, label_smooth=label_smooth)
+
+
+def optimizer(model: nn.Module, lr: float = 3e-4):
+    return _tr().optim.build_optimizer(model, optim="adam", lr=lr)
+
+
+def scheduler(opt, stepsize: int):
+    return _tr().optim.build_lr_scheduler(opt, lr_scheduler="single_step", stepsize=stepsize)
+
+
+def evaluate(
+    qf: torch.Tensor, gf: torch.Tensor, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50
+) -> tuple[np.ndarray, float]:
+    """torchreid's ranking evaluation (same-camera same-id gallery entries are ignored).
+
+    Returns:
+        ``(cmc, mAP)`` with ``cmc[k-1]`` = Rank-k.
+    """
+    tr = _tr()
+    dist = tr.metrics.compute_distance_matrix(qf, gf, "euclidean").numpy()
+    max_rank = min(max_rank, len(g_pids))
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints when the gallery is small
+        cmc, mAP = tr.metrics.evaluate_rank(dist, np.asarray(q_pids), np.asarray(g_pids), np.asarray(q_camids),
+                                            np.asarray(g_camids), max_rank=max_rank)  # fmt: skip
+    return np.asarray(cmc), float(mAP)
