@@ -1,7 +1,8 @@
 """Train a reduced-width G1 on the real Market-1501 for a time budget, then score it.
 
-Prints SSIM and mask-SSIM of G1 and of the copy-the-condition baseline on the 12,000 standard
-test pairs (posegan protocol) and on the PG2 protocol's 12,800 seeded pairs.
+Prints SSIM and mask-SSIM of G1, of the copy-the-condition baseline and of the real target on
+the 12,000 standard test pairs (posegan protocol) and on the PG2 protocol's 12,800 seeded pairs,
+through ``reidaug.metrics.evaluate`` (what ``reidaug evaluate`` runs).
 
     python benchmarks/g1_market.py --minutes 25 --width 16
 """
@@ -14,34 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import market_root  # noqa: E402
 
 from reidaug.config import TrainConfig  # noqa: E402
-from reidaug.data import Market1501, pg2_test_pairs  # noqa: E402
-from reidaug.metrics import mask_ssim, ssim  # noqa: E402
-from reidaug.synthesis import generate_pairs  # noqa: E402
-from reidaug.training import build_recipe, train  # noqa: E402
+from reidaug.metrics import evaluate  # noqa: E402
 from reidaug.training import checkpoint as C  # noqa: E402
-
-
-def score(recipe, ds, pairs, protocol: str, split: str = "gallery") -> dict[str, float]:
-    ann = ds.annotations(split)
-    out: dict[str, list[float]] = {}
-    for batch_pairs, arr in generate_pairs(recipe, ds, pairs, split, batch_size=64):
-        for i, (_, b) in enumerate(batch_pairs):
-            for name in (*[k for k in arr if k.startswith("G")], "condition"):
-                key = "copy" if name == "condition" else name
-                out.setdefault(f"{key} ssim", []).append(
-                    ssim(arr[name][i], arr["target"][i], protocol)
-                )
-                out.setdefault(f"{key} mask-ssim", []).append(
-                    mask_ssim(arr[name][i], arr["target"][i], ann[b], protocol)
-                )
-    return {k: round(float(np.mean(v)), 4) for k, v in out.items()}
+from reidaug.training import train  # noqa: E402
 
 
 def main() -> None:
@@ -73,15 +53,15 @@ def main() -> None:
         run = train(cfg, log=print)
         print(f"trained {time.time() - t:.0f} s -> {run}")
     ck = C.load(C.latest(run))
-    recipe = build_recipe(TrainConfig.from_dict(ck["config"]), torch.device("cpu"))
-    recipe.load_state_dict(ck)
-    ds = Market1501(args.root)
-    results = {"run": str(run), "step": ck["global_step"], "width": ck["config"]["width"]}
-    posegan = ds.test_pairs()[: args.limit]
-    results[f"posegan ({len(posegan)} pairs)"] = score(recipe, ds, posegan, "posegan")
-    if not args.skip_pg2:
-        pg2 = pg2_test_pairs(ds.items("gallery"), ds.annotations("gallery"))[: args.limit]
-        results[f"pg2 ({len(pg2)} pairs)"] = score(recipe, ds, pg2, "pg2")
+    protocols = ["posegan"] if args.skip_pg2 else ["posegan", "pg2"]
+    records = evaluate(
+        run=run, protocols=protocols, metrics=["ssim", "mssim"], limit=args.limit, device="cpu"
+    )
+    results: dict = {"run": str(run), "step": ck["global_step"], "width": ck["config"]["width"]}
+    for r in records:
+        results.setdefault(f"{r['protocol']} ({r['n']} pairs)", {})[
+            f"{r['source']} {r['metric']}"
+        ] = round(r["value"], 4)
     print(json.dumps(results, indent=2))
 
 
