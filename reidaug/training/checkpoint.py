@@ -7,7 +7,6 @@ torch's ``weights_only=True`` default.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 from pathlib import Path
@@ -67,14 +66,6 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     if not isinstance(ckpt, dict) or "nets" not in ckpt or "config" not in ckpt:
         raise UserError(f"{path} is not a reidaug checkpoint")
     return ckpt
-
-
-def sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def latest(run_dir: str | os.PathLike) -> Path | None:
