@@ -144,6 +144,12 @@ def test_train_cli_and_bad_input(runner, synth_root, tmp_path):
     assert r.stderr.strip().splitlines()[-1] == (
         f"Error: not a run directory (no training_options.json): {tmp_path / 'nope'}"
     )
+    half = train(tiny(synth_root, tmp_path / "half", stage="1", iters1=2))
+    r = invoke("--stage", "2", "--resume", str(half), "--iters1", "4")
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"Error: --stage 2: stage 1 of {half} is not finished (step 2 of 4); resume it with --stage 1 first"
+    )
     r = invoke("--stage", "2", "--out", str(tmp_path))
     assert r.exit_code == 1
     assert r.stderr.strip().splitlines()[-1] == (

@@ -133,6 +133,8 @@ def synthesize(
         raise UserError("--shard-size and --batch-size must be at least 1")
     n_proc, me = _rank_defaults(num_shards, shard_index)
     dev = resolve_device(device)
+    if dev.type == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per torchrun rank
+        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     if checkpoint is None:
         if run is None:
             raise UserError("give --run RUN_DIR or --checkpoint FILE")
@@ -198,22 +200,30 @@ def synthesize(
         log(f"{skipped} finished shards verified and skipped")
     my_total = sum(min(shard_size, total - j * shard_size) for j in todo)
     done, t0 = 0, time.perf_counter()
-    for j in todo:
+    # One loader over all of this process's shards (no worker start-up per shard); batches never
+    # cross a shard boundary, so every shard is generated in the same batches on every run.
+    batches = [list(range(b, min(b + batch_size, (j + 1) * shard_size, total)))
+               for j in todo for b in range(j * shard_size, min((j + 1) * shard_size, total), batch_size)]  # fmt: skip
+    loader = DataLoader(_Jobs(ds, sources, bank, targets, poses, cfg.heatmap, 0, total), batch_sampler=batches,
+                        num_workers=workers if batches else 0, pin_memory=dev.type == "cuda")  # fmt: skip
+    images = None
+    for batch in loader:
+        idx = batch["index"].numpy()
+        j = int(idx[0]) // shard_size
         lo, hi = j * shard_size, min(total, (j + 1) * shard_size)
-        loader = DataLoader(_Jobs(ds, sources, bank, targets, poses, cfg.heatmap, lo, hi), batch_size=batch_size,
-                            num_workers=workers, pin_memory=dev.type == "cuda")  # fmt: skip
-        images = np.empty((hi - lo, ds.height, ds.width, 3), dtype=np.uint8)
-        for batch in loader:
-            idx = batch["index"].numpy() - lo
-            with torch.no_grad():
-                img = recipe.final(batch["condition"].to(dev), batch["pose"].to(dev))
-            images[idx] = to_uint8(img)
-            done += len(idx)
-            if progress:
-                progress(done, my_total, images_s=done / max(time.perf_counter() - t0, 1e-9))
+        if images is None:
+            images, filled = np.empty((hi - lo, ds.height, ds.width, 3), dtype=np.uint8), 0
+        with torch.no_grad():
+            img = recipe.final(batch["condition"].to(dev), batch["pose"].to(dev))
+        images[idx - lo] = to_uint8(img)
+        filled += len(idx)
+        done += len(idx)
+        if progress:
+            progress(done, my_total, images_s=done / max(time.perf_counter() - t0, 1e-9))
+        if filled < hi - lo:
+            continue
         s_idx = np.arange(lo, hi) // poses
-        k_idx = np.arange(lo, hi) % poses
-        donors = targets[s_idx, k_idx]
+        donors = targets[s_idx, np.arange(lo, hi) % poses]
         write_shard(out / shard_name(j), {
             "images": images,
             "pid": [sources[s].raw_pid for s in s_idx], "label": [sources[s].pid for s in s_idx],
@@ -223,6 +233,7 @@ def synthesize(
         }, {**attrs, "shard_index": j})  # fmt: skip
         write_manifest(out, job, total_shards)
         log(f"wrote {shard_name(j)} ({hi - lo} images)")
+        images = None
     manifest = write_manifest(out, job, total_shards)
     return {"written_images": done, "written_shards": len(todo), "skipped_shards": skipped,
             "total_shards": total_shards, "complete": manifest["complete"], "out": str(out),

@@ -156,6 +156,12 @@ def train(
         recipe.load_state_dict(state)
         ckpt_io.set_rng_state(state["rng"])
         pos = (state["stage_index"], state["stage_step"])
+        unfinished = pos[1] < stages[pos[0]].iters
+        if selected[0] > pos[0] and unfinished:
+            raise UserError(
+                f"--stage {cfg.stage}: stage {stages[pos[0]].name} of {run} is not finished "
+                f"(step {pos[1]} of {stages[pos[0]].iters}); resume it with --stage {stages[pos[0]].name} first"
+            )
         log(f"resuming {run} from {last.name} (stage {stages[pos[0]].name}, step {pos[1]})")
     else:
         if selected[0] > 0:
