@@ -76,6 +76,11 @@ def transforms(height: int, width: int):
         return _tr().data.transforms.build_transforms(height, width, transforms=["random_flip"])
 
 
+def read_image(path: str | os.PathLike):
+    """torchreid's image reader (what its datasets use): a PIL RGB image."""
+    return _tr().utils.read_image(str(path))
+
+
 def cross_entropy(num_classes: int, label_smooth: bool = True) -> nn.Module:
     """torchreid's label-smoothed cross-entropy (its standard softmax recipe)."""
     return _tr().losses.CrossEntropyLoss(num_classes, use_gpu=False, label_smooth=label_smooth)

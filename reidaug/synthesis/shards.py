@@ -2,7 +2,7 @@
 
 Schema of ``shard-NNNNN.h5`` (plain h5py reads it)::
 
-    images            uint8 (N, 128, 64, 3), chunked, gzip-compressed
+    images            uint8 (N, 128, 64, 3), one image per chunk, gzip-compressed
     pid               int64 (N,)   the source's person id as in its file name
     label             int64 (N,)   the source's training label (0..num_train_ids-1)
     camid             int64 (N,)   the source's camera, 0-based
@@ -20,6 +20,7 @@ import bisect
 import hashlib
 import json
 import os
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,8 +59,9 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
     n = len(data["images"])
     try:
         with h5py.File(tmp, "w", libver="latest", track_order=True) as f:
-            f.create_dataset("images", data=data["images"], dtype=np.uint8, chunks=(min(n, 64), *data["images"].shape[1:]),
-                             compression="gzip", compression_opts=4, shuffle=True, track_times=False)  # fmt: skip
+            # one image per chunk: random access decompresses only the image asked for
+            f.create_dataset("images", data=data["images"], dtype=np.uint8, chunks=(1, *data["images"].shape[1:]),
+                             compression="gzip", compression_opts=4, track_times=False)  # fmt: skip
             for key, dtype in (
                 ("pid", np.int64),
                 ("label", np.int64),
@@ -156,23 +158,42 @@ class ShardDataset(Dataset):
     def __init__(self, folder: str | os.PathLike, transform: Callable | None = None) -> None:
         self.files = list_shards(folder)
         self.transform = transform
-        counts, self.attrs = [], []
+        counts, self.attrs, meta = [], [], []
         for p in self.files:
             with h5py.File(p, "r") as f:
                 counts.append(int(f.attrs["num_images"]))
                 self.attrs.append(dict(f.attrs))
+                meta.append(
+                    {k: f[k][()] for k in ("pid", "label", "camid")}
+                    | {"source": f["source_name"].asstr()[()]}
+                )
         self.offsets = np.cumsum([0, *counts]).tolist()
-        self._handles: dict[int, h5py.File] = {}
+        # the small columns live in memory; only images are read from disk per item
+        self.meta = {
+            k: np.concatenate([m[k] for m in meta]) for k in ("pid", "label", "camid", "source")
+        }
+        self._handles: dict[int, tuple[h5py.Dataset, bool]] = {}
         self._pid = -1
+        with h5py.File(self.files[0], "r") as f:
+            self.image_shape = f["images"].shape[1:]
 
     def __len__(self) -> int:
         return self.offsets[-1]
 
-    def _file(self, i: int) -> h5py.File:
+    def _images(self, i: int) -> tuple[h5py.Dataset, bool]:
+        """The ``images`` dataset of shard ``i``, opened once per process, and whether its
+        chunks can be inflated directly (gzip, one image per chunk, no shuffle)."""
         if self._pid != os.getpid():  # a new worker process: never share HDF5 handles
             self._handles, self._pid = {}, os.getpid()
         if i not in self._handles:
-            self._handles[i] = h5py.File(self.files[i], "r")
+            d = h5py.File(self.files[i], "r")["images"]
+            fast = (
+                d.compression == "gzip"
+                and d.chunks is not None
+                and d.chunks[0] == 1
+                and not d.shuffle
+            )
+            self._handles[i] = (d, fast)
         return self._handles[i]
 
     def locate(self, idx: int) -> tuple[int, int]:
@@ -182,27 +203,30 @@ class ShardDataset(Dataset):
         return s, idx - self.offsets[s]
 
     def column(self, key: str) -> np.ndarray:
-        """One whole column (``pid``, ``camid``, ``label``...) over all shards."""
-        out = []
-        for p in self.files:
-            with h5py.File(p, "r") as f:
-                out.append(f[key][()])
-        return np.concatenate(out)
+        """One whole column (``pid``, ``camid``, ``label``, ``source``) over all shards."""
+        return self.meta[key]
+
+    def image(self, s: int, j: int) -> np.ndarray:
+        """Image ``j`` of shard ``s``: its gzip chunk inflated directly (one image per chunk),
+        skipping h5py's selection machinery; any other layout goes through plain h5py."""
+        d, fast = self._images(s)
+        if fast:
+            mask, raw = d.id.read_direct_chunk((j, 0, 0, 0))
+            if mask == 0:
+                return np.frombuffer(zlib.decompress(raw), dtype=np.uint8).reshape(self.image_shape)
+        return d[j]
 
     def __getitem__(self, idx: int) -> dict:
         s, j = self.locate(idx)
-        f = self._file(s)
-        img = f["images"][j]
+        img = self.image(s, j)
         return {
             "image": self.transform(Image.fromarray(img))
             if self.transform
             else torch.from_numpy(img),
-            "pid": int(f["pid"][j]),
-            "label": int(f["label"][j]),
-            "camid": int(f["camid"][j]),
-            "source": f["source_name"][j].decode()
-            if isinstance(f["source_name"][j], bytes)
-            else str(f["source_name"][j]),
+            "pid": int(self.meta["pid"][idx]),
+            "label": int(self.meta["label"][idx]),
+            "camid": int(self.meta["camid"][idx]),
+            "source": str(self.meta["source"][idx]),
         }
 
 
