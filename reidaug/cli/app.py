@@ -116,3 +116,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, device: str, seed: int) -
 
 
 pass_app = click.pass_obj
+
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Data loader processes.",
+)

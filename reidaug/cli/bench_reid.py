@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from reidaug.cli.app import App, pass_app
+from reidaug.cli.app import App, pass_app, workers_option
 from reidaug.cli.data import dataset_option, root_option
 from reidaug.reid import BenchConfig, bench
 
@@ -43,7 +43,7 @@ def _seeds(ctx, param, value: str) -> list[int]:
 )
 @click.option("--pretrained", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Local ImageNet weights for the backbone [default: train from scratch].")  # fmt: skip
-@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True)
+@workers_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from reidaug.cli.app import App, pass_app
+from reidaug.cli.app import App, pass_app, workers_option
 from reidaug.synthesis import export, synthesize
 from reidaug.synthesis.poses import STRATEGIES
 
@@ -37,13 +37,7 @@ from reidaug.synthesis.poses import STRATEGIES
 @click.option(
     "--shard-index", type=click.IntRange(min=0), default=None, help="This process's part, 0..N-1."
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Data loader processes.",
-)
+@workers_option
 @pass_app
 def synthesize_cmd(app: App, run, checkpoint, poses, out, strategy, shard_size, batch_size, num_shards, shard_index,
                    workers) -> None:  # fmt: skip

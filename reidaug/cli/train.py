@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reidaug.cli.app import App, pass_app
+from reidaug.cli.app import App, pass_app, workers_option
 from reidaug.cli.data import annotations_option, dataset_option, root_option
 from reidaug.config import TrainConfig
 from reidaug.training import RECIPES, train
@@ -71,13 +71,7 @@ from reidaug.training import RECIPES, train
 )
 @click.option("--heatmap", type=click.Choice(["pg2", "gaussian"]), default="pg2", show_default=True)
 @click.option("--no-flip", is_flag=True, help="Disable left-right flip augmentation.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Data loader processes.",
-)
+@workers_option
 @click.option("--log-every", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--sample-every", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
