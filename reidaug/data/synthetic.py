@@ -340,8 +340,6 @@ def draw_person(kp: np.ndarray, look: Look, bg: np.ndarray) -> np.ndarray:
             ),
             _solid(look.hair),
         )
-    if look.bag == "backpack" and view == "front":
-        pass  # hidden behind the body; straps drawn later
 
     def draw_leg(sidename: str, shade: float) -> None:
         hip, knee, ank = (
@@ -408,7 +406,6 @@ def draw_person(kp: np.ndarray, look: Look, bg: np.ndarray) -> np.ndarray:
             (mid_bot[0] - depth * 0.9, mid_bot[1] + 2 * SS),
         ]
     c.paint(lambda d: d.polygon(torso, fill=255), shirt)
-    # belt line to separate shirt and trousers
     if side:
         draw_leg(near, 1.0)
     if look.bag == "backpack" and view == "back":

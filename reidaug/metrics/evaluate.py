@@ -19,6 +19,7 @@ from reidaug.device import resolve_device
 from reidaug.errors import UserError
 from reidaug.metrics.inception import Accumulator, InceptionScorer, fid
 from reidaug.metrics.ssim import PROTOCOLS, apply_mask, protocol_mask, ssim
+from reidaug.synthesis.generate import generate_pairs
 from reidaug.training import build_recipe
 from reidaug.training import checkpoint as ckpt_io
 
@@ -34,14 +35,6 @@ def protocol_pairs(ds: Market1501, protocol: str, seed: int = 0) -> list[Pair]:
     if protocol == "pg2":
         return pg2_test_pairs(ds.items("gallery"), ds.annotations("gallery"), n=12800, seed=seed)
     raise UserError(f'unknown protocol "{protocol}"; expected one of: {", ".join(PROTOCOLS)}')
-
-
-def _run_batches(
-    recipe, ds, pairs, batch_size, progress
-) -> Iterator[tuple[list[Pair], dict[str, np.ndarray]]]:
-    from reidaug.synthesis.generate import generate_pairs
-
-    yield from generate_pairs(recipe, ds, pairs, "gallery", batch_size, progress=progress)
 
 
 def _image_batches(
@@ -150,7 +143,7 @@ def evaluate(
                 progress(done, total, protocol=_p)
 
         stream = (
-            _run_batches(recipe, ds, pairs, batch_size, report)
+            generate_pairs(recipe, ds, pairs, "gallery", batch_size, progress=report)
             if recipe is not None
             else _image_batches(Path(images), ds, pairs, batch_size, report)
         )

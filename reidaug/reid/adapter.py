@@ -35,6 +35,13 @@ def model_names() -> list[str]:
     return sorted(factory)
 
 
+def check_model(name: str) -> None:
+    """Raise a ``UserError`` listing the valid names when torchreid has no model ``name``."""
+    names = model_names()
+    if name not in names:
+        raise UserError(f'Unknown re-ID model "{name}"; expected one of: {", ".join(names)}')
+
+
 def build_model(
     name: str, num_classes: int, pretrained: str | os.PathLike | None = None
 ) -> nn.Module:
@@ -45,9 +52,7 @@ def build_model(
         num_classes: training identities.
         pretrained: a local ImageNet weights file; nothing is downloaded.
     """
-    names = model_names()
-    if name not in names:
-        raise UserError(f'Unknown re-ID model "{name}"; expected one of: {", ".join(names)}')
+    check_model(name)
     model = _tr().models.build_model(
         name, num_classes, loss="softmax", pretrained=False, use_gpu=False
     )

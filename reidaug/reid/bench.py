@@ -186,7 +186,7 @@ def bench(
     if not cfg.seeds:
         raise UserError("--seeds needs at least one seed")
     device = resolve_device(cfg.device)
-    adapter.build_model(cfg.model, 2)  # validates the name before any work
+    adapter.check_model(cfg.model)  # before any work
     ds = build_dataset(cfg.dataset, cfg.root)
     ds.check_before_run(need_annotations=False)
     if cfg.shards is None:

@@ -53,28 +53,24 @@ JOB_KEYS = (
 
 
 class _Jobs(Dataset):
-    """Model inputs of a range of job indices: condition image and target-pose heatmaps."""
+    """Model inputs of job ``i``: source image ``i // poses`` and the heatmaps of its target pose."""
 
     def __init__(
-        self,
-        ds: Market1501,
-        sources,
-        bank: PoseBank,
-        targets: np.ndarray,
-        poses: int,
-        heatmap: str,
-        lo: int,
-        hi: int,
+        self, ds: Market1501, sources, bank: PoseBank, targets: np.ndarray, heatmap: str
     ) -> None:
-        self.ds, self.sources, self.bank, self.targets = ds, sources, bank, targets
-        self.poses, self.heatmap, self.lo, self.hi = poses, heatmap, lo, hi
+        self.ds, self.sources, self.bank, self.targets, self.heatmap = (
+            ds,
+            sources,
+            bank,
+            targets,
+            heatmap,
+        )
 
     def __len__(self) -> int:
-        return self.hi - self.lo
+        return self.targets.size
 
-    def __getitem__(self, i: int) -> dict:
-        idx = self.lo + i
-        s, k = divmod(idx, self.poses)
+    def __getitem__(self, idx: int) -> dict:
+        s, k = divmod(idx, self.targets.shape[1])
         donor = int(self.targets[s, k])
         img = load_image(self.sources[s].path, self.ds.height, self.ds.width)
         hm = render_heatmaps(
@@ -204,7 +200,7 @@ def synthesize(
     # cross a shard boundary, so every shard is generated in the same batches on every run.
     batches = [list(range(b, min(b + batch_size, (j + 1) * shard_size, total)))
                for j in todo for b in range(j * shard_size, min((j + 1) * shard_size, total), batch_size)]  # fmt: skip
-    loader = DataLoader(_Jobs(ds, sources, bank, targets, poses, cfg.heatmap, 0, total), batch_sampler=batches,
+    loader = DataLoader(_Jobs(ds, sources, bank, targets, cfg.heatmap), batch_sampler=batches,
                         num_workers=workers if batches else 0, pin_memory=dev.type == "cuda")  # fmt: skip
     images = None
     for batch in loader:

@@ -224,14 +224,9 @@ class _Engine:
     """Stats, samples and checkpoints for one run (rank 0 writes, other ranks only compute)."""
 
     def __init__(self, cfg, recipe: Recipe, run: Path, offsets, device, log) -> None:
-        self.cfg, self.recipe, self.run, self.offsets, self.device, self.log = (
-            cfg,
-            recipe,
-            run,
-            offsets,
-            device,
-            log,
-        )
+        self.cfg, self.recipe, self.run, self.device, self.log = cfg, recipe, run, device, log
+        self.offsets = offsets
+        self.stages = recipe.stages()  # built once, not on every step
         self.last_ckpt: Path | None = ckpt_io.latest(run) if dist.is_main() else None
         self.last_pos: tuple[int, int] | None = None
         self.window: dict[str, list[float]] = {}
@@ -261,9 +256,9 @@ class _Engine:
         cfg, g = self.cfg, self.offsets[si] + step
         if not dist.is_main():
             return
-        if step % cfg.log_every == 0 or step == self.recipe.stages()[si].iters:
+        if step % cfg.log_every == 0 or step == self.stages[si].iters:
             rundir.append_stats(self.run, {
-                "stage": self.recipe.stages()[si].name, "stage_step": step, "global_step": g,
+                "stage": self.stages[si].name, "stage_step": step, "global_step": g,
                 "losses": losses, "window_mean": {k: float(np.mean(v)) for k, v in self.window.items()},
                 "it_s": round(it_s, 3),
             })  # fmt: skip
