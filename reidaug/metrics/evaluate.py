@@ -112,6 +112,8 @@ def evaluate(
     recipe, ckpt_path = None, None
     if images is None:
         if checkpoint is None:
+            if not Path(run).is_dir():
+                raise UserError(f"run directory not found: {run}")
             ckpt_path = ckpt_io.latest(run)
             if ckpt_path is None:
                 raise UserError(f"no checkpoint in {Path(run) / 'checkpoints'}")

@@ -30,9 +30,8 @@ def _tr():
 
 def model_names() -> list[str]:
     """Every model name torchreid can build."""
-    from torchreid.reid.models import __model_factory as factory  # type: ignore[attr-defined]
-
-    return sorted(factory)
+    models = _tr().models  # imported under the adapter's warning filter
+    return sorted(vars(models)["__model_factory"])
 
 
 def check_model(name: str) -> None:
