@@ -1,6 +1,6 @@
 """The ``reidaug`` command line: a thin layer over the library, one module per command."""
 
-from reidaug.cli import bench_reid, data, evaluate, synthesize, train
+from reidaug.cli import bench_reid, data, evaluate, poses, synthesize, train
 from reidaug.cli.app import cli
 
 cli.add_command(data.data)
@@ -9,5 +9,6 @@ cli.add_command(evaluate.evaluate_cmd)
 cli.add_command(synthesize.synthesize_cmd)
 cli.add_command(synthesize.export_cmd)
 cli.add_command(bench_reid.bench_reid_cmd)
+cli.add_command(poses.poses)
 
 __all__ = ["cli"]

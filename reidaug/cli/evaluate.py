@@ -65,13 +65,27 @@ def _metrics(ctx, param, value: str) -> list[str]:
     default="is-tf2015",
     show_default=True,
 )
+@click.option("--reid-checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="re-ID model for idp (bench-reid writes OUT/baseline-seed1.pt) [default: train "
+                   "one on the real training set once and cache it].")  # fmt: skip
+@click.option("--reid-model", default="osnet_x0_25", show_default=True,
+              help="torchreid model of the cached idp re-ID model.")  # fmt: skip
+@click.option("--reid-epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Epochs of the cached idp re-ID model.")  # fmt: skip
+@click.option("--shards", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With idp: also score synthesized training-id shards (classifier top-1).")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every figure with its metric and protocol to this file.")  # fmt: skip
 @pass_app
 def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, metric_names, limit, inception_weights,
-                 is_protocol, batch_size, json_out) -> None:  # fmt: skip
+                 is_protocol, reid_checkpoint, reid_model, reid_epochs, shards, batch_size,
+                 json_out) -> None:  # fmt: skip
     """Score generated images against the targets of the protocol's test pairs.
+
+    idp ranks each generated image against the real gallery with a re-ID model (the query
+    takes the condition image's camera); sharpness gives Laplacian variance and high-frequency
+    energy inside the pose mask as ratios to the real targets.
 
     Example: reidaug evaluate --run runs/00000-pg2-market1501 --protocol both --metrics ssim,mssim
     """
@@ -80,7 +94,8 @@ def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, met
         records = evaluate(run=run, checkpoint=checkpoint, protocols=protocols, metrics=metric_names, limit=limit,
                            images=images, dataset=dataset, root=root, inception_weights=inception_weights,
                            is_protocol=is_protocol, device=app.device, batch_size=batch_size, seed=app.seed,
-                           progress=update)  # fmt: skip
+                           progress=update, reid_checkpoint=reid_checkpoint, shards=shards,
+                           reid_recipe={"model": reid_model, "epochs": reid_epochs}, log=app.info)  # fmt: skip
     cols, rows = as_table(records)
     table = Table(title="image quality (protocol in parentheses)")
     table.add_column("source")

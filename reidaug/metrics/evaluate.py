@@ -17,13 +17,17 @@ from reidaug.data.market1501 import Market1501
 from reidaug.data.pairs import Pair, load_image, pg2_test_pairs
 from reidaug.device import resolve_device
 from reidaug.errors import UserError
+from reidaug.metrics.idp import IdpScorer, load_for, train_id_accuracy
 from reidaug.metrics.inception import Accumulator, InceptionScorer, fid
+from reidaug.metrics.sharpness import SHARPNESS_METRICS, sharpness
 from reidaug.metrics.ssim import PROTOCOLS, apply_mask, protocol_mask, ssim
+from reidaug.reid.bench import BenchConfig, cached_model
 from reidaug.synthesis.generate import generate_pairs
+from reidaug.synthesis.shards import ShardDataset
 from reidaug.training import build_recipe
 from reidaug.training import checkpoint as ckpt_io
 
-METRICS = ("ssim", "mssim", "is", "mis", "fid")
+METRICS = ("ssim", "mssim", "is", "mis", "fid", "idp", "sharpness")
 COPY, REAL = "copy baseline", "real target"
 
 
@@ -78,6 +82,10 @@ def evaluate(
     seed: int = 0,
     progress: Callable[..., None] | None = None,
     inception_state_dict: dict | None = None,
+    reid_checkpoint: str | os.PathLike | None = None,
+    reid_recipe: dict | None = None,
+    shards: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Score a model (or a folder of generated images) on the test pairs of each protocol.
 
@@ -93,11 +101,19 @@ def evaluate(
         is_protocol: ``is-tf2015`` (the papers') or ``is-torchvision``.
         progress: called as ``progress(done, total, protocol=)``.
         inception_state_dict: weights in memory instead of a file (tests).
+        reid_checkpoint: the re-ID model for ``idp`` (``bench-reid`` writes
+            ``OUT/baseline-seed1.pt``); without it one is trained on the real training set with
+            ``reid_recipe`` (``BenchConfig`` fields) and cached (``reidaug.reid.model.cache_dir``).
+        shards: with ``idp``, also score synthesized training-id shards (classifier top-1 on the
+            source label); with neither a run nor images, only these are scored.
+        log: called with one line per step worth telling.
 
     Returns:
         One record per (metric, protocol, source): ``{"metric", "protocol", "source", "value",
         "std", "n"}``. Sources are the model's outputs (``G1``, ``G2``) or ``images``, the copy
-        baseline and the real target. With a run, records are also appended to
+        baseline and the real target. ``idp`` gives ``idp-rank1`` and ``idp-mAP``;
+        ``sharpness`` gives ``lapvar`` and ``hfe`` as ratios to the real target (see
+        ``reidaug.metrics.sharpness``). With a run, records are also appended to
         ``RUN/metric-<name>.jsonl`` with the checkpoint and time.
 
     Example:
@@ -106,11 +122,15 @@ def evaluate(
     bad = sorted(set(metrics) - set(METRICS))
     if bad:
         raise UserError(f'unknown metric "{bad[0]}"; expected one of: {", ".join(METRICS)}')
-    if (run is None and checkpoint is None) == (images is None):
-        raise UserError("give either --run (or --checkpoint) or --images")
+    has_model = run is not None or checkpoint is not None
+    if has_model and images is not None or not (has_model or images is not None or shards):
+        raise UserError("give either --run (or --checkpoint) or --images (or, for idp, --shards)")
+    if shards is not None and "idp" not in metrics:
+        raise UserError("--shards is scored by the idp metric: add idp to --metrics")
+    log = log or (lambda msg: None)
     dev = resolve_device(device)
     recipe, ckpt_path = None, None
-    if images is None:
+    if has_model:
         if checkpoint is None:
             if not Path(run).is_dir():
                 raise UserError(f"run directory not found: {run}")
@@ -126,9 +146,18 @@ def evaluate(
         run = Path(run) if run is not None else ckpt_path.parent.parent
         dataset, root = dataset or cfg.dataset, root or cfg.root
     elif dataset is None:
-        raise UserError("--images needs --dataset and --root")
+        raise UserError(
+            f"--{'images' if images is not None else 'shards'} needs --dataset and --root"
+        )
     ds = build_dataset(dataset, root)
     ds.check_before_run()
+    if not has_model and images is None:
+        protocols = []
+    reid = None
+    if "idp" in metrics:
+        reid = load_for(
+            _reid_checkpoint(ds, reid_checkpoint, reid_recipe, dev, progress, log), ds, dev
+        )
     ann = ds.annotations("gallery")
     scorer = None
     if {"is", "mis", "fid"} & set(metrics):
@@ -139,6 +168,11 @@ def evaluate(
         pairs = protocol_pairs(ds, protocol, seed)[:limit]
         ssims: dict[tuple[str, str], list[float]] = {}
         accs: dict[tuple[str, str], Accumulator] = {}
+        sharp: dict[tuple[str, str], list[float]] = {}
+        idp = None
+        if reid is not None:
+            log(f"idp: embedding the {ds.name} gallery")
+            idp = IdpScorer(*reid, ds, dev, batch_size)
 
         def report(done, total, _p=protocol):
             if progress:
@@ -170,6 +204,12 @@ def evaluate(
                     ssims.setdefault(("mssim", src), []).extend(
                         ssim(p, t, protocol) for p, t in zip(masked, real_masked, strict=True)
                     )
+                if idp is not None:
+                    idp.add(src, imgs, chunk)
+                if "sharpness" in metrics:
+                    for im, m in zip(imgs, masks, strict=True):
+                        for k, v in sharpness(im, m).items():
+                            sharp.setdefault((k, src), []).append(v)
                 if scorer is not None:
                     accs.setdefault(("is", src), Accumulator(scorer, dev)).add(imgs)
                     if "mis" in metrics:
@@ -177,6 +217,17 @@ def evaluate(
         for (metric, src), vals in ssims.items():
             records.append({"metric": metric, "protocol": protocol, "source": src,
                             "value": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)})  # fmt: skip
+        for (metric, src), vals in sharp.items():
+            ref = float(np.mean(sharp[(metric, REAL)]))
+            records.append({"metric": metric, "protocol": protocol, "source": src,
+                            "value": float(np.mean(vals)) / ref, "std": float(np.std(vals)) / ref,
+                            "n": len(vals), "raw": float(np.mean(vals))})  # fmt: skip
+        if idp is not None:
+            for src in idp.queries:
+                sc = idp.score(src)
+                for k in ("rank1", "mAP"):
+                    records.append({"metric": f"idp-{k}", "protocol": protocol, "source": src,
+                                    "value": sc[k], "std": 0.0, "n": sc["n"]})  # fmt: skip
         for (metric, src), acc in accs.items():
             if metric in metrics:
                 m, s = acc.score()
@@ -188,6 +239,12 @@ def evaluate(
                 if metric == "is" and src != REAL:
                     records.append({"metric": "fid", "protocol": f"{protocol}/{is_protocol}", "source": src,
                                     "value": fid(acc.features(), real), "std": 0.0, "n": len(real)})  # fmt: skip
+    if shards is not None:
+        log(f"idp: classifying the training-id images of {shards}")
+        sd = ShardDataset(shards)
+        for src, r in train_id_accuracy(*reid, ds, sd, dev, limit).items():
+            records.append({"metric": "idp-top1", "protocol": "train-ids", "source": src,
+                            "value": r["top1"], "std": 0.0, "n": r["n"]})  # fmt: skip
     if recipe is not None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         for rec in records:
@@ -197,6 +254,19 @@ def evaluate(
     return records
 
 
+def _reid_checkpoint(ds, path, recipe, device, progress, log) -> Path:
+    """``path``, or the cached re-ID model of ``recipe`` on ``ds`` (trained on first use)."""
+    if path is not None:
+        return Path(path)
+    cfg = BenchConfig(dataset=ds.name, root=str(ds.root), device=str(device), **(recipe or {}))
+
+    def report(done, total, **kw):
+        if progress:
+            progress(done, total, protocol=f"re-ID model, epoch {done}/{total}")
+
+    return cached_model(cfg, device, report, log)
+
+
 def as_table(records: list[dict]) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """Rows (sources) by columns (``metric [protocol]``), values as text, for display."""
     cols = list(dict.fromkeys(f"{r['metric']} ({r['protocol']})" for r in records))
@@ -204,10 +274,13 @@ def as_table(records: list[dict]) -> tuple[list[str], list[tuple[str, list[str]]
     srcs = [s for s in srcs if s not in (COPY, REAL)] + [s for s in (COPY, REAL) if s in srcs]
     cell = {}
     for r in records:
-        v = (
-            f"{r['value']:.3f} ± {r['std']:.3f}"
-            if r["metric"] in ("is", "mis")
-            else f"{r['value']:.4f}"
-        )
+        if r["metric"] in ("is", "mis"):
+            v = f"{r['value']:.3f} ± {r['std']:.3f}"
+        elif r["metric"].startswith("idp"):
+            v = f"{100 * r['value']:.1f}%"
+        elif r["metric"] in SHARPNESS_METRICS:
+            v = f"{r['value']:.2f}x"
+        else:
+            v = f"{r['value']:.4f}"
         cell[(r["source"], f"{r['metric']} ({r['protocol']})")] = v
     return cols, [(s, [cell.get((s, c), "-") for c in cols]) for s in srcs]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from reidaug.data import build_dataset
@@ -21,6 +22,8 @@ from reidaug.data.market1501 import Item, Market1501
 from reidaug.device import resolve_device
 from reidaug.errors import UserError
 from reidaug.reid import adapter
+from reidaug.reid import model as reid_model
+from reidaug.reid.model import embed
 from reidaug.synthesis.shards import ShardDataset
 
 
@@ -71,18 +74,6 @@ class _Mixed(Dataset):
         return item["image"], item["label"], 1
 
 
-class _Plain(Dataset):
-    def __init__(self, items: Sequence[Item], transform) -> None:
-        self.items, self.tf = list(items), transform
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int):
-        with Image.open(self.items[i].path) as im:
-            return self.tf(im.convert("RGB"))
-
-
 def check_shards(shards: ShardDataset, ds: Market1501) -> None:
     """Refuse shards of another dataset: their attributes and their pid -> label map must fit."""
     if len(shards) == 0:
@@ -103,30 +94,38 @@ def check_shards(shards: ShardDataset, ds: Market1501) -> None:
         )
 
 
-def _features(model, items, tf, batch, device, workers) -> torch.Tensor:
-    loader = DataLoader(_Plain(items, tf), batch_size=batch, num_workers=workers)
-    model.eval()
-    feats = []
-    with torch.no_grad():
-        for x in loader:
-            feats.append(model(x.to(device)).float().cpu())
-    return torch.cat(feats)
+def recipe_of(cfg: BenchConfig) -> dict:
+    """The fields that define a trained re-ID model (the cache key and checkpoint record)."""
+    keys = ("model", "height", "width", "epochs", "batch_size", "lr", "pretrained")
+    return {k: getattr(cfg, k) for k in keys}
 
 
-def _train_and_test(
-    cfg: BenchConfig, ds: Market1501, shards: ShardDataset | None, seed: int, device, progress, tag
-) -> dict:
+def synthetic_per_epoch(cfg: BenchConfig, ds: Market1501, shards: ShardDataset | None) -> int:
+    """Synthetic images drawn per epoch: ``synthetic_ratio`` per real training image."""
+    return 0 if shards is None else int(round(cfg.synthetic_ratio * len(ds.train)))
+
+
+def train_reid(
+    cfg: BenchConfig,
+    ds: Market1501,
+    shards: ShardDataset | None = None,
+    seed: int = 1,
+    device: torch.device | str = "cpu",
+    progress: Callable[..., None] | None = None,
+    tag: str = "baseline",
+) -> nn.Module:
+    """Train the torchreid softmax recipe of ``cfg`` on ``ds.train`` (plus ``shards``)."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     num_classes = ds.num_train_ids
     model = adapter.build_model(cfg.model, num_classes, cfg.pretrained).to(device)
-    tf_train, tf_test = adapter.transforms(cfg.height, cfg.width)
+    tf_train, _ = adapter.transforms(cfg.height, cfg.width)
     if shards is not None:
         shards.transform = tf_train
     ce = adapter.cross_entropy(num_classes)
     opt = adapter.optimizer(model, cfg.lr)
     sched = adapter.scheduler(opt, stepsize=max(1, int(cfg.epochs * 0.7)))
-    n_syn = 0 if shards is None else int(round(cfg.synthetic_ratio * len(ds.train)))
+    n_syn = synthetic_per_epoch(cfg, ds, shards)
     for epoch in range(cfg.epochs):
         rng = np.random.default_rng([seed, epoch])
         syn_idx = (
@@ -156,12 +155,44 @@ def _train_and_test(
         sched.step()
         if progress:
             progress(epoch + 1, cfg.epochs, arm=tag, seed=seed, loss=loss.item())
-    qf = _features(model, ds.query, tf_test, 64, device, cfg.workers)
-    gf = _features(model, ds.gallery, tf_test, 64, device, cfg.workers)
+    return model.eval()
+
+
+def evaluate_reid(model: nn.Module, ds: Market1501, cfg: BenchConfig, device) -> dict:
+    """Query-vs-gallery ranking with torchreid's evaluation: mAP, Rank-1/5/10 and the CMC."""
+    meta = {"height": cfg.height, "width": cfg.width}
+    qf = embed(model, ds.query, meta, device, 64, cfg.workers)
+    gf = embed(model, ds.gallery, meta, device, 64, cfg.workers)
     cmc, mAP = adapter.evaluate(qf, gf, [i.pid for i in ds.query], [i.pid for i in ds.gallery],
                                 [i.camid for i in ds.query], [i.camid for i in ds.gallery])  # fmt: skip
     return {"mAP": mAP, "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
-            "rank10": float(cmc[min(9, len(cmc) - 1)]), "cmc": cmc.tolist(), "synthetic_per_epoch": n_syn}  # fmt: skip
+            "rank10": float(cmc[min(9, len(cmc) - 1)]), "cmc": cmc.tolist()}  # fmt: skip
+
+
+def save_model(model: nn.Module, path: Path, cfg: BenchConfig, ds: Market1501) -> None:
+    """Write ``model`` as a re-ID checkpoint that ``evaluate --reid-checkpoint`` reads."""
+    reid_model.save(model, path, name=cfg.model, height=cfg.height, width=cfg.width,
+                    num_classes=ds.num_train_ids, dataset=ds.name, recipe=recipe_of(cfg))  # fmt: skip
+
+
+def cached_model(
+    cfg: BenchConfig,
+    device: torch.device | str = "cpu",
+    progress: Callable[..., None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """The re-ID model of ``cfg``'s recipe trained on the real training set (first seed), from
+    the user cache, trained and cached on first use."""
+    ds = build_dataset(cfg.dataset, cfg.root)
+    ds.check_before_run(need_annotations=False)
+    path = reid_model.cache_path(ds.name, ds.root, {**recipe_of(cfg), "seed": cfg.seeds[0]})
+    if path.is_file():
+        (log or (lambda m: None))(f"re-ID model from the cache: {path}")
+        return path
+    (log or (lambda m: None))(f"training the re-ID model once; it will be cached at {path}")
+    model = train_reid(cfg, ds, None, cfg.seeds[0], device, progress, "re-ID model")
+    save_model(model, path, cfg, ds)
+    return path
 
 
 def bench(
@@ -198,10 +229,14 @@ def bench(
     for seed in cfg.seeds:
         for arm in ("baseline", "augmented"):
             log(f"seed {seed}: training the {arm} arm")
+            model = train_reid(
+                cfg, ds, shards if arm == "augmented" else None, seed, device, progress, arm
+            )
+            if arm == "baseline":
+                save_model(model, Path(cfg.out) / f"baseline-seed{seed}.pt", cfg, ds)
+            n_syn = synthetic_per_epoch(cfg, ds, shards if arm == "augmented" else None)
             runs[arm].append(
-                _train_and_test(
-                    cfg, ds, shards if arm == "augmented" else None, seed, device, progress, arm
-                )
+                {**evaluate_reid(model, ds, cfg, device), "synthetic_per_epoch": n_syn}
             )
     summary = {}
     for arm, rs in runs.items():

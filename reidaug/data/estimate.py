@@ -1,0 +1,284 @@
+"""Pose annotations for any folder of person crops, with torchvision's keypoint R-CNN.
+
+The detector predicts the 17 COCO keypoints; :func:`coco17_to_coco18` maps them to the 18-point
+OpenPose / COCO-18 order of the PG2-family annotation files (the neck is the midpoint of the
+shoulders when both are confident). Nothing is downloaded: the weights come from a file or from
+the torch hub cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from reidaug.data.keypoints import (
+    KEYPOINT_NAMES,
+    KP,
+    LIMBS,
+    MISSING,
+    NUM_KEYPOINTS,
+    present,
+    read_annotations,
+    write_annotations,
+)
+from reidaug.errors import UserError
+
+WEIGHTS_FILE = "keypointrcnn_resnet50_fpn_coco-fc266e95.pth"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+COCO17_NAMES: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+
+#: For each COCO-18 keypoint, its COCO-17 index (``None`` for the neck, which is derived).
+COCO18_FROM_COCO17: tuple[int | None, ...] = tuple(
+    None if name == "neck" else COCO17_NAMES.index(full)
+    for name, full in (
+        (
+            n,
+            {
+                "nose": "nose",
+                "neck": "neck",
+                "Rsho": "right_shoulder",
+                "Relb": "right_elbow",
+                "Rwri": "right_wrist",
+                "Lsho": "left_shoulder",
+                "Lelb": "left_elbow",
+                "Lwri": "left_wrist",
+                "Rhip": "right_hip",
+                "Rkne": "right_knee",
+                "Rank": "right_ankle",
+                "Lhip": "left_hip",
+                "Lkne": "left_knee",
+                "Lank": "left_ankle",
+                "Leye": "left_eye",
+                "Reye": "right_eye",
+                "Lear": "left_ear",
+                "Rear": "right_ear",
+            }[n],
+        )  # fmt: skip
+        for n in sorted(KP, key=KP.get)
+    )
+)
+
+
+def coco17_to_coco18(xy: np.ndarray, scores: np.ndarray, min_score: float) -> np.ndarray:
+    """Map one person's COCO-17 keypoints to COCO-18 ``(y, x)`` rows.
+
+    Args:
+        xy: ``(17, 2)`` pixel coordinates ``(x, y)`` as the detector returns them.
+        scores: ``(17,)`` keypoint scores (keypoint R-CNN's heatmap logits).
+        min_score: points scoring below it become ``-1``.
+
+    Returns:
+        ``(18, 2)`` int array of rounded ``(y, x)``, ``-1`` where missing. The neck is the
+        midpoint of the two shoulders when both pass ``min_score``, else missing.
+    """
+    xy, scores = np.asarray(xy, float), np.asarray(scores, float)
+    out = np.full((NUM_KEYPOINTS, 2), MISSING, np.int64)
+    for i, j in enumerate(COCO18_FROM_COCO17):
+        if j is not None and scores[j] >= min_score:
+            out[i] = np.round(xy[j, ::-1])
+    ls, rs = COCO17_NAMES.index("left_shoulder"), COCO17_NAMES.index("right_shoulder")
+    if scores[ls] >= min_score and scores[rs] >= min_score:
+        out[KP["neck"]] = np.round((xy[ls, ::-1] + xy[rs, ::-1]) / 2)
+    return out
+
+
+def pick_person(boxes: np.ndarray, scores: np.ndarray, height: int, width: int) -> int | None:
+    """Index of the most confident detection whose box covers the image centre, else ``None``."""
+    cy, cx = height / 2, width / 2
+    best, best_score = None, -np.inf
+    for k, ((x1, y1, x2, y2), s) in enumerate(zip(boxes, scores, strict=True)):
+        if x1 <= cx <= x2 and y1 <= cy <= y2 and s > best_score:
+            best, best_score = k, s
+    return best
+
+
+def find_weights(weights: str | os.PathLike | None) -> Path:
+    """The keypoint R-CNN weights: ``weights`` if given, else the torch hub cache copy."""
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise UserError(
+                f"keypoint R-CNN weights not found: {path} (torchvision's {WEIGHTS_FILE}, "
+                "KeypointRCNN_ResNet50_FPN_Weights.COCO_V1)"
+            )
+        return path
+    path = Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+    if not path.is_file():
+        raise UserError(
+            f"keypoint R-CNN weights not found: {path}; nothing is downloaded. Copy torchvision's "
+            f"{WEIGHTS_FILE} there or pass --weights FILE"
+        )
+    return path
+
+
+def build_detector(
+    weights: str | os.PathLike | None = None,
+    state_dict: dict | None = None,
+    min_size: int = 800,
+    max_size: int = 1333,
+) -> torch.nn.Module:
+    """torchvision's ``keypointrcnn_resnet50_fpn`` (eval mode) with local weights.
+
+    ``min_size``/``max_size`` are its resize bounds; 128x64 crops are upscaled to ``min_size``.
+    ``state_dict`` replaces the file (tests use random weights).
+    """
+    from torchvision.models.detection import keypointrcnn_resnet50_fpn
+
+    model = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=2,
+                                      num_keypoints=17, min_size=min_size, max_size=max_size)  # fmt: skip
+    if state_dict is None:
+        path = find_weights(weights)
+        try:
+            state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise UserError(
+                f"cannot load keypoint R-CNN weights {path}: {type(e).__name__}"
+            ) from None
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError:
+        raise UserError(
+            "the weights do not fit keypointrcnn_resnet50_fpn (COCO, 17 keypoints)"
+        ) from None
+    return model.eval()
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files of ``folder`` (not recursive), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+@torch.no_grad()
+def estimate_poses(
+    images: Sequence[Path],
+    detector: torch.nn.Module,
+    min_score: float = 1.0,
+    batch_size: int = 8,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Keypoints of the centre person of every image.
+
+    Returns:
+        ``({file name: (18, 2) (y, x)}, summary)`` with summary ``images``, ``detections``
+        (images where a centre person was found) and ``all_missing`` (rows of only ``-1``).
+    """
+    detector = detector.to(device)
+    out: dict[str, np.ndarray] = {}
+    found = 0
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        tensors = []
+        for p in chunk:
+            try:
+                with Image.open(p) as im:
+                    arr = np.array(im.convert("RGB"))
+            except OSError:
+                raise UserError(f"cannot decode image {p} (corrupt or not an image)") from None
+            tensors.append(torch.from_numpy(arr).permute(2, 0, 1).float().div(255).to(device))
+        for p, t, det in zip(chunk, tensors, detector(tensors), strict=True):
+            k = pick_person(det["boxes"].cpu().numpy(), det["scores"].cpu().numpy(), *t.shape[1:])
+            if k is None:
+                out[p.name] = np.full((NUM_KEYPOINTS, 2), MISSING, np.int64)
+                continue
+            found += 1
+            kp = det["keypoints"][k].cpu().numpy()
+            out[p.name] = coco17_to_coco18(
+                kp[:, :2], det["keypoints_scores"][k].cpu().numpy(), min_score
+            )
+        if progress:
+            progress(min(start + batch_size, len(images)), len(images))
+    missing = sum(bool((k == MISSING).all()) for k in out.values())
+    return out, {"images": len(images), "detections": found, "all_missing": missing}
+
+
+def estimate(
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    min_score: float = 1.0,
+    batch_size: int = 8,
+    device: torch.device | str = "cpu",
+    min_size: int = 800,
+    progress: Callable[[int, int], None] | None = None,
+    state_dict: dict | None = None,
+) -> dict[str, int]:
+    """Annotate every image of a folder and write a PG2-format CSV (atomically).
+
+    Example:
+        >>> estimate("Market-1501-v15.09.15/bounding_box_train", "train.csv",
+        ...          weights="keypointrcnn_resnet50_fpn_coco-fc266e95.pth")  # doctest: +SKIP
+        {'images': 12936, 'detections': ..., 'all_missing': ...}
+    """
+    files = list_images(images)
+    detector = build_detector(weights, state_dict, min_size=min_size)
+    kps, summary = estimate_poses(files, detector, min_score, batch_size, device, progress)
+    write_annotations(out, kps)  # atomic: temp file renamed into place
+    return summary
+
+
+def draw_skeleton(image: np.ndarray, kps: np.ndarray) -> np.ndarray:
+    """``image`` (``uint8 (H, W, 3)``) with the 23 PG2 limbs and the present keypoints drawn."""
+    from skimage.draw import disk, line
+
+    img = np.array(image, copy=True)
+    h, w = img.shape[:2]
+    ok = present(kps)
+    for a, b in LIMBS:
+        if ok[a] and ok[b]:
+            rr, cc = line(*np.clip(kps[a], 0, [h - 1, w - 1]), *np.clip(kps[b], 0, [h - 1, w - 1]))
+            img[rr, cc] = (255, 255, 0)
+    for i in np.flatnonzero(ok):
+        rr, cc = disk(tuple(kps[i]), 1.6, shape=(h, w))
+        img[rr, cc] = (255, 0, 0) if KEYPOINT_NAMES[i].startswith("R") else (0, 160, 255)
+    return img
+
+
+def show(
+    annotations: str | os.PathLike,
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    count: int = 32,
+    columns: int = 8,
+    seed: int = 0,
+) -> int:
+    """Draw skeletons over a seeded sample of annotated images into one grid PNG; returns how
+    many were drawn. Right-side points are red, left-side blue, limbs yellow."""
+    kps = read_annotations(annotations)
+    folder = Path(images)
+    names = [n for n in kps if (folder / n).is_file()]
+    if not names:
+        raise UserError(f"none of the {len(kps)} annotated images is in {folder}")
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(names), size=min(count, len(names)), replace=False))
+    tiles = []
+    for i in pick:
+        with Image.open(folder / names[i]) as im:
+            tiles.append(draw_skeleton(np.asarray(im.convert("RGB")), kps[names[i]]))
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    tiles += [np.zeros((h, w, 3), np.uint8)] * (-len(tiles) % columns)
+    padded = [np.pad(t, ((0, h - t.shape[0]), (0, w - t.shape[1]), (0, 0))) for t in tiles]
+    rows = [np.concatenate(padded[r : r + columns], axis=1) for r in range(0, len(padded), columns)]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    Image.fromarray(np.concatenate(rows, axis=0)).save(tmp)
+    os.replace(tmp, out)
+    return len(pick)

@@ -1,0 +1,96 @@
+"""Weight-free quality metrics: sharpness ratios and identity preservation (idp)."""
+
+import numpy as np
+import pytest
+from skimage.filters import gaussian
+
+from reidaug.cli import cli
+from reidaug.data import SyntheticMarket
+from reidaug.metrics import evaluate
+from reidaug.metrics.sharpness import high_frequency_energy, laplacian_variance
+from reidaug.reid.model import load
+from reidaug.synthesis import synthesize
+from reidaug.training import train
+from tests.test_training import tiny
+
+
+def _textured(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((128, 64, 3)) * 255).astype(np.uint8)
+
+
+def test_blur_lowers_both_sharpness_statistics():
+    img = _textured()
+    blurred = (gaussian(img, sigma=1.5, channel_axis=-1) * 255).astype(np.uint8)
+    assert laplacian_variance(blurred) < 0.2 * laplacian_variance(img)
+    assert high_frequency_energy(blurred) < 0.2 * high_frequency_energy(img)
+
+
+def test_sharpness_is_measured_inside_the_mask_only():
+    img = np.full((128, 64, 3), 128, np.uint8)
+    img[:, 32:] = _textured()[:, 32:]  # texture on the right half only
+    left = np.zeros((128, 64), np.uint8)
+    left[:, :28] = 1
+    assert laplacian_variance(img, left) == pytest.approx(0.0, abs=1e-12)
+    assert high_frequency_energy(img, 1 - left) > 100 * high_frequency_energy(img, left)
+    # an all-missing pose (empty mask) falls back to the whole image instead of NaN
+    assert np.isfinite(laplacian_variance(img, np.zeros((128, 64))))
+
+
+@pytest.fixture(scope="module")
+def trained(synth_root, tmp_path_factory):
+    """A width-16 G1 trained ~40 s: blurry, but already person-shaped."""
+    cfg = tiny(synth_root, tmp_path_factory.mktemp("runs"), width=16, variant="g1-posemask",
+               iters1=250, batch_size=8, lr=5e-4, log_every=50, sample_every=10**6,
+               checkpoint_every=10**6, workers=1)  # fmt: skip
+    return train(cfg)
+
+
+@pytest.mark.slow
+def test_idp_and_sharpness_on_a_trained_g1(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
+    said = []
+    recs = evaluate(run=trained, protocols=["posegan"], metrics=["idp", "sharpness"], limit=96,
+                    device="cpu", reid_recipe={"epochs": 4, "batch_size": 32}, log=said.append)  # fmt: skip
+    v = {(r["metric"], r["source"]): r["value"] for r in recs}
+    # the real target (the ceiling) identifies its person better than the condition copied
+    assert v[("idp-rank1", "real target")] > v[("idp-rank1", "copy baseline")]
+    assert v[("idp-mAP", "real target")] > v[("idp-mAP", "copy baseline")]
+    assert all(0 <= v[("idp-rank1", s)] <= 1 for s in ("G1", "copy baseline"))
+    # a trained G1 is blurrier than the photographs; the reference row is exactly 1
+    assert v[("lapvar", "G1")] < 0.8 and v[("hfe", "G1")] < 0.8, v
+    assert v[("lapvar", "real target")] == pytest.approx(1.0)
+    assert any("trained" in s or "training the re-ID model" in s for s in said)
+    cached = list((tmp_path / "cache" / "reid").glob("synthetic-osnet_x0_25-*.pt"))
+    assert len(cached) == 1 and load(cached[0])[1]["num_classes"] == 12
+
+    # the cached model is reused, not retrained
+    said.clear()
+    again = evaluate(run=trained, protocols=["posegan"], metrics=["idp"], limit=32, device="cpu",
+                     reid_recipe={"epochs": 4, "batch_size": 32}, log=said.append)  # fmt: skip
+    assert any("from the cache" in s for s in said) and again
+
+
+@pytest.mark.slow
+def test_idp_top1_on_training_id_shards(trained, synth_root, tmp_path, monkeypatch, runner):
+    monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
+    shards = tmp_path / "shards"
+    synthesize(shards, run=trained, poses=1, shard_size=64, batch_size=32, workers=0)
+    recs = evaluate(shards=shards, metrics=["idp"], dataset="synthetic", root=synth_root,
+                    device="cpu", reid_recipe={"epochs": 2, "batch_size": 32})  # fmt: skip
+    by = {r["source"]: r for r in recs}
+    n_train = len(SyntheticMarket(synth_root).train)
+    assert set(by) == {"synthetic", "real source images"}
+    assert by["synthetic"]["n"] == n_train and by["synthetic"]["metric"] == "idp-top1"
+    assert 0 <= by["synthetic"]["value"] <= 1 and by["real source images"]["n"] == n_train
+
+    r = runner.invoke(cli, ["evaluate", "--run", str(trained), "--metrics", "idp",
+                            "--reid-checkpoint", str(tmp_path / "none.pt")])  # fmt: skip
+    assert r.exit_code == 1
+    assert (
+        r.stderr.strip().splitlines()[-1]
+        == f"Error: re-ID checkpoint not found: {tmp_path / 'none.pt'}"
+    )
+    r = runner.invoke(cli, ["evaluate", "--shards", str(shards), "--dataset", "synthetic", "--root",
+                            str(synth_root)])  # fmt: skip
+    assert r.exit_code == 1 and "add idp to --metrics" in r.stderr
