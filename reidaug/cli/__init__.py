@@ -1,6 +1,6 @@
 """The ``reidaug`` command line: a thin layer over the library, one module per command."""
 
-from reidaug.cli import bench_reid, data, evaluate, poses, synthesize, train
+from reidaug.cli import bench_reid, data, demo, evaluate, poses, synthesize, train
 from reidaug.cli.app import cli
 
 cli.add_command(data.data)
@@ -10,5 +10,6 @@ cli.add_command(synthesize.synthesize_cmd)
 cli.add_command(synthesize.export_cmd)
 cli.add_command(bench_reid.bench_reid_cmd)
 cli.add_command(poses.poses)
+cli.add_command(demo.demo_cmd)
 
 __all__ = ["cli"]

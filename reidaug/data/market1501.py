@@ -69,6 +69,16 @@ class Market1501:
         >>> ds = Market1501("../shared/data/market1501")  # doctest: +SKIP
         >>> len(ds.train), ds.num_train_ids  # doctest: +SKIP
         (12936, 751)
+
+        The embedded dataset has the same layout and API:
+
+        >>> import tempfile
+        >>> from reidaug.data import SyntheticMarket, make_synthetic
+        >>> root = tempfile.mkdtemp() + "/market"
+        >>> _ = make_synthetic(root, ids=4, test_pairs=8)
+        >>> ds = SyntheticMarket(root)
+        >>> ds.num_train_ids, ds.train[0].path.suffix, len(ds.test_pairs())
+        (4, '.jpg', 8)
     """
 
     name = "market1501"

@@ -125,9 +125,13 @@ def train(
         The run directory ``RUNS/NNNNN-<model>-<dataset>``.
 
     Example:
+        >>> from reidaug.data import make_synthetic
+        >>> _ = make_synthetic("/tmp/synth", ids=8)  # doctest: +SKIP
         >>> cfg = TrainConfig(dataset="synthetic", root="/tmp/synth", width=16, iters1=200,
-        ...                   iters2=100, out="/tmp/runs")
+        ...                   iters2=100, batch_size=8, out="/tmp/runs")
         >>> run = train(cfg)  # doctest: +SKIP
+        >>> sorted(p.name for p in run.iterdir())  # doctest: +SKIP
+        ['checkpoints', 'curves.png', 'samples', 'stats.jsonl', 'training_options.json']
     """
     log = log or (lambda msg: None)
     device = dist.init_from_env(resolve_device(cfg.device))

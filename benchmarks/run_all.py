@@ -1,0 +1,72 @@
+"""Run every throughput benchmark with a small budget and print one table of ratios vs goals.
+
+    python benchmarks/run_all.py            # about 4 minutes on 2 CPU cores
+    python benchmarks/run_all.py --markdown # the table as Markdown, for the README
+
+Each benchmark is its own script (run it alone for details and larger budgets); this one runs
+them in turn, in fresh processes, and reads the ratio each prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# (name, script and small-budget arguments, regex for the measured value, goal text, test)
+BENCHMARKS = [
+    ("pose rendering vs training consumption", ["pose_render.py", "--samples", "200"],
+     r"ratio\s+([\d.]+)x", ">= 10x", lambda v: v >= 10),
+    ("train step vs bare forward+backward", ["train_step.py", "--iters", "30"],
+     r"ratio\s+([\d.]+)", "<= 1.05", lambda v: v <= 1.05),
+    ("synthesis vs bare forward", ["synthesize.py", "--poses", "1"],
+     r"ratio\s+([\d.]+)\s+\(goal >= 0.90\)", ">= 0.90", lambda v: v >= 0.90),
+    ("synthesis peak memory, 4x larger job", ["synthesize.py", "--poses", "1"],
+     r"\(ratio ([\d.]+), goal", "~1.0 (<= 1.2)", lambda v: v <= 1.2),
+    ("shard read vs torchreid JPEG read", ["reid_io.py", "--poses", "4", "--repeat", "2"],
+     r"ratio jpeg/shard time\s+([\d.]+)", ">= 1", lambda v: v >= 1),
+]  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = ap.parse_args()
+    outputs: dict[tuple[str, ...], str] = {}
+    rows = []
+    for name, cmd, pattern, goal, ok in BENCHMARKS:
+        key = tuple(cmd)
+        if key not in outputs:  # one run serves every figure read from it
+            t = time.time()
+            print(f"running {' '.join(cmd)} ...", file=sys.stderr, flush=True)
+            r = subprocess.run(
+                [sys.executable, str(HERE / cmd[0]), *cmd[1:]], capture_output=True, text=True
+            )
+            outputs[key] = r.stdout + r.stderr
+            print(f"  {time.time() - t:.0f} s", file=sys.stderr, flush=True)
+        m = re.search(pattern, outputs[key])
+        if m is None:
+            rows.append((name, "failed", goal, "no", " ".join(cmd)))
+            print(outputs[key][-2000:], file=sys.stderr)
+            continue
+        v = float(m.group(1))
+        rows.append((name, f"{v:.3f}", goal, "yes" if ok(v) else "no", " ".join(cmd)))
+    head = ("benchmark", "measured", "goal", "met", "script")
+    if args.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + " --- |" * len(head))
+        for r in rows:
+            print("| " + " | ".join((*r[:4], f"`{r[4]}`")) + " |")
+    else:
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+        for r in (head, *rows):
+            print("  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
