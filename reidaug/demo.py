@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -102,7 +103,12 @@ def demo(
                        log_every=max(1, cfg.iters1 // 20), workers=cfg.workers, seed=cfg.seed,
                        device=cfg.device, out=str(out / "runs"))  # fmt: skip
     run = train(tcfg, progress=report)
-    log(f"      run directory {run} (samples/, curves.png, checkpoints/)")
+    grids = sorted((run / "samples").glob("step-*.png"))
+    if grids:  # the final sample grid, at the top of the folder
+        shutil.copyfile(grids[-1], out / "samples.png")
+    log(
+        f"      run directory {run} (samples/, curves.png, checkpoints/); final samples {out / 'samples.png'}"
+    )
     times["train PG2"] = time.time() - t
 
     # 3. synthesis

@@ -22,7 +22,7 @@ def test_demo_smallest_settings(runner, tmp_path):
                  out / "shards" / "manifest.json", out / "shards" / "shard-00000.h5",
                  out / "bench-reid" / "report.json", out / "bench-reid" / "report.md",
                  out / "bench-reid" / "cmc.png", out / "bench-reid" / "baseline-seed1.pt",
-                 out / "summary.json", out / "summary.md"]:  # fmt: skip
+                 out / "summary.json", out / "summary.md", out / "samples.png"]:  # fmt: skip
         assert path.is_file() and path.stat().st_size > 0, path
     assert list((run / "samples").glob("step-*.png")) and list(
         (run / "checkpoints").glob("step-*.pt")
