@@ -27,6 +27,7 @@ from reidaug.data.keypoints import (
     write_annotations,
 )
 from reidaug.errors import UserError
+from reidaug.weights import find, load_state
 
 WEIGHTS_FILE = "keypointrcnn_resnet50_fpn_coco-fc266e95.pth"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -103,22 +104,8 @@ def pick_person(boxes: np.ndarray, scores: np.ndarray, height: int, width: int) 
 
 
 def find_weights(weights: str | os.PathLike | None) -> Path:
-    """The keypoint R-CNN weights: ``weights`` if given, else the torch hub cache copy."""
-    if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise UserError(
-                f"keypoint R-CNN weights not found: {path} (torchvision's {WEIGHTS_FILE}, "
-                "KeypointRCNN_ResNet50_FPN_Weights.COCO_V1)"
-            )
-        return path
-    path = Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
-    if not path.is_file():
-        raise UserError(
-            f"keypoint R-CNN weights not found: {path}; nothing is downloaded. Copy torchvision's "
-            f"{WEIGHTS_FILE} there or pass --weights FILE"
-        )
-    return path
+    """The keypoint R-CNN weights: ``weights``, ``$REIDAUG_KEYPOINT_WEIGHTS`` or the hub cache."""
+    return find("keypoint R-CNN", WEIGHTS_FILE, weights, "--weights", "REIDAUG_KEYPOINT_WEIGHTS")
 
 
 def build_detector(
@@ -137,13 +124,7 @@ def build_detector(
     model = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=2,
                                       num_keypoints=17, min_size=min_size, max_size=max_size)  # fmt: skip
     if state_dict is None:
-        path = find_weights(weights)
-        try:
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise UserError(
-                f"cannot load keypoint R-CNN weights {path}: {type(e).__name__}"
-            ) from None
+        state_dict = load_state(find_weights(weights), "keypoint R-CNN")
     try:
         model.load_state_dict(state_dict)
     except RuntimeError:

@@ -158,6 +158,10 @@ def evaluate(
         reid = load_for(
             _reid_checkpoint(ds, reid_checkpoint, reid_recipe, dev, progress, log), ds, dev
         )
+    idp = None
+    if reid is not None and protocols:
+        log(f"idp: embedding the {ds.name} gallery")
+        idp = IdpScorer(*reid, ds, dev, batch_size)  # once: every protocol ranks this gallery
     ann = ds.annotations("gallery")
     scorer = None
     if {"is", "mis", "fid"} & set(metrics):
@@ -169,10 +173,8 @@ def evaluate(
         ssims: dict[tuple[str, str], list[float]] = {}
         accs: dict[tuple[str, str], Accumulator] = {}
         sharp: dict[tuple[str, str], list[float]] = {}
-        idp = None
-        if reid is not None:
-            log(f"idp: embedding the {ds.name} gallery")
-            idp = IdpScorer(*reid, ds, dev, batch_size)
+        if idp is not None:
+            idp.queries.clear()
 
         def report(done, total, _p=protocol):
             if progress:

@@ -23,6 +23,7 @@ from torch import nn
 from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
 from reidaug.errors import UserError
+from reidaug.weights import find, load_state
 
 TF_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
 TORCHVISION_WEIGHTS = "inception_v3_google-0cc3c7bd.pth"
@@ -90,19 +91,12 @@ def find_weights(protocol: str = "is-tf2015", path: str | os.PathLike | None = N
         raise UserError(
             f'unknown IS protocol "{protocol}"; expected one of: {", ".join(IS_PROTOCOLS)}'
         )
-    fname = IS_PROTOCOLS[protocol]
-    if path is None:
-        path = os.environ.get("REIDAUG_INCEPTION_WEIGHTS") or None
-    if path is not None:
-        if not Path(path).is_file():
-            raise UserError(f"Inception weights not found: {path}")
-        return Path(path)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / fname
-    if cached.is_file():
-        return cached
-    raise UserError(
-        f"Inception weights not found: {fname}. Put the file in {cached.parent}/ or pass "
-        "--inception-weights FILE (or set REIDAUG_INCEPTION_WEIGHTS); nothing is downloaded"
+    return find(
+        "Inception",
+        IS_PROTOCOLS[protocol],
+        path,
+        "--inception-weights",
+        "REIDAUG_INCEPTION_WEIGHTS",
     )
 
 
@@ -131,13 +125,7 @@ class InceptionScorer(nn.Module):
                 num_classes=1000, aux_logits=False, init_weights=False, transform_input=False
             )
         if state_dict is None:
-            path = find_weights(protocol, weights)
-            try:
-                state_dict = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as e:
-                raise UserError(
-                    f"cannot load Inception weights {path}: {type(e).__name__}"
-                ) from None
+            state_dict = load_state(find_weights(protocol, weights), "Inception")
         missing, unexpected = self.net.load_state_dict(state_dict, strict=False)
         missing = [k for k in missing if not k.startswith("AuxLogits")]
         if missing or unexpected:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from reidaug.errors import UserError
+from reidaug.weights import load_state
 
 
 def _tr():
@@ -59,10 +60,7 @@ def build_model(
         path = Path(pretrained)
         if not path.is_file():
             raise UserError(f"pretrained weights not found: {path}")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise UserError(f"cannot load pretrained weights {path}: {type(e).__name__}") from None
+        state = load_state(path, "pretrained")
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         own = model.state_dict()
         usable = {k.removeprefix("module."): v for k, v in state.items()}
