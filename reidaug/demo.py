@@ -122,11 +122,11 @@ def demo(
     # 4. re-ID bench
     t = time.time()
     bench_out = out / "bench-reid"
-    report = step(4, f"re-ID bench (osnet_x0_25, {cfg.reid_epochs} epochs) without and with the "
+    report = step(4, f"re-ID bench ({BenchConfig().model}, {cfg.reid_epochs} epochs) without and with the "
                      f"synthetic images -> {bench_out}")  # fmt: skip
-    rep = bench(BenchConfig(dataset="synthetic", root=str(data), shards=str(shards), epochs=cfg.reid_epochs,
-                            batch_size=32, seeds=[cfg.seed + 1], workers=0, out=str(bench_out),
-                            device=cfg.device), progress=report)  # fmt: skip
+    rep = bench(BenchConfig.from_recipe("cpu", dataset="synthetic", root=str(data), shards=str(shards),
+                                        epochs=cfg.reid_epochs, batch_size=32, seeds=[cfg.seed + 1], workers=0,
+                                        out=str(bench_out), device=cfg.device), progress=report)  # fmt: skip
     times["bench-reid"] = time.time() - t
 
     # 5. image quality on held-out pairs, with the bench's baseline re-ID model for idp

@@ -110,6 +110,36 @@ def test_deterministic(run, shards, tmp_path):
             assert f.read_bytes() == (tmp_path / "again" / f.name).read_bytes()
 
 
+def test_seed_picks_the_poses_and_keeps_the_bytes(run, tmp_path, monkeypatch, runner):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        synthesize(tmp_path / name, run=run, poses=2, shard_size=64, batch_size=16, seed=seed,
+                   workers=0, command="test")  # fmt: skip
+    files = sorted(p.name for p in (tmp_path / "a").glob("shard-*.h5"))
+    assert files and files == sorted(p.name for p in (tmp_path / "b").glob("shard-*.h5"))
+    for f in files:  # the same seed and checkpoint: byte-identical shards
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+    a, c = ShardDataset(tmp_path / "a"), ShardDataset(tmp_path / "c")
+    assert {x["seed"] for x in a.attrs} == {5} and {x["seed"] for x in c.attrs} == {6}
+    assert S.read_manifest(tmp_path / "c")["seed"] == 6
+
+    def targets(folder):
+        return np.concatenate([h5py.File(f, "r")["target_name"].asstr()[()]
+                               for f in sorted(folder.glob("shard-*.h5"))])  # fmt: skip
+
+    ta, tc = targets(tmp_path / "a"), targets(tmp_path / "c")
+    assert len(ta) == len(tc) and (ta != tc).mean() > 0.5  # another seed: other target poses
+
+    # the CLI flag reaches the job, and a disagreeing global --seed is refused
+    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "2", "--seed", "6", "--shard-size",
+                            "64", "--batch-size", "16", "--workers", "0", "--out", str(tmp_path / "d")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(targets(tmp_path / "d"), tc)
+    r = runner.invoke(cli, ["--seed", "1", "synthesize", "--run", str(run), "--seed", "2", "--out",
+                            str(tmp_path / "e")])  # fmt: skip
+    assert r.exit_code == 2 and "disagree" in r.stderr
+
+
 def _cmd(run, out):
     return [sys.executable, "-m", "reidaug", "--device", "cpu", "synthesize", "--run", str(run), "--poses", "3",
             "--out", out, "--shard-size", "40", "--batch-size", "8", "--workers", "0"]  # fmt: skip

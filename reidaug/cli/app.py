@@ -43,12 +43,13 @@ class App:
 
     @contextlib.contextmanager
     def progress(
-        self, description: str, total: int | None = None, fields: str = ""
+        self, description: str, total: int | None = None, fields: str = "", rows: str = ""
     ) -> Iterator[ProgressFn]:
         """A rich progress bar; yields ``update(done, total=None, **fields)`` for library loops.
 
         ``fields`` is a format string over the keyword fields, shown after the bar
-        (for example ``"loss {loss:.3f}"``).
+        (for example ``"loss {loss:.3f}"``). ``rows`` (for example ``"{arm} seed {seed}"``)
+        gives each distinct value of those fields a bar of its own, described by it.
         """
         columns = [
             TextColumn("[bold]{task.description}"),
@@ -62,11 +63,16 @@ class App:
         with Progress(
             *columns, console=self.console, disable=self.verbosity < 0, transient=False
         ) as prog:
-            task = prog.add_task(description, total=total, extra="")
+            tasks: dict[str, object] = {}
+            if not rows:
+                tasks[""] = prog.add_task(description, total=total, extra="")
 
             def update(done: int, total: int | None = None, **kw: object) -> None:
+                name = rows.format(**kw) if rows else ""
+                if name not in tasks:
+                    tasks[name] = prog.add_task(name, total=total, extra="")
                 extra = fields.format(**kw) if fields and kw else ""
-                prog.update(task, completed=done, total=total, extra=extra)
+                prog.update(tasks[name], completed=done, total=total, extra=extra)
 
             yield update
 

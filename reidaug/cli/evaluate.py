@@ -68,10 +68,10 @@ def _metrics(ctx, param, value: str) -> list[str]:
 @click.option("--reid-checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="re-ID model for idp (bench-reid writes OUT/baseline-seed1.pt) [default: train "
                    "one on the real training set once and cache it].")  # fmt: skip
-@click.option("--reid-model", default="osnet_x0_25", show_default=True,
-              help="torchreid model of the cached idp re-ID model.")  # fmt: skip
-@click.option("--reid-epochs", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Epochs of the cached idp re-ID model.")  # fmt: skip
+@click.option("--reid-model", default=None,
+              help="torchreid model of the cached idp judge [default: the cpu recipe's, osnet_x0_25].")  # fmt: skip
+@click.option("--reid-epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of the cached idp judge [default: the cpu recipe's, 38].")  # fmt: skip
 @click.option("--shards", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With idp: also score synthesized training-id shards (classifier top-1).")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
@@ -83,8 +83,9 @@ def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, met
                  json_out) -> None:  # fmt: skip
     """Score generated images against the targets of the protocol's test pairs.
 
-    idp ranks each generated image against the real gallery with a re-ID model (the query
-    takes the condition image's camera); sharpness gives Laplacian variance and high-frequency
+    idp ranks each generated image against the real gallery with a re-ID judge, leaving out
+    the pair's two real images and every view of the person from their two cameras, and reports
+    the judge's own mAP on the real queries beside it; sharpness gives Laplacian variance and high-frequency
     energy inside the pose mask as ratios to the real targets.
 
     Example: reidaug evaluate --run runs/00000-pg2-market1501 --protocol both --metrics ssim,mssim

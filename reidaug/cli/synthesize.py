@@ -30,6 +30,9 @@ from reidaug.synthesis.poses import STRATEGIES
     "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Shard folder."
 )
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True)
+@click.option("--seed", type=int, default=None,
+              help="Seed of pose sampling and every other random choice of the job; the same seed "
+                   "and checkpoint give byte-identical shards [default: the global --seed, 0].")  # fmt: skip
 @click.option("--shard-size", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--num-shards", type=click.IntRange(min=1), default=None,
@@ -39,16 +42,21 @@ from reidaug.synthesis.poses import STRATEGIES
 )
 @workers_option
 @pass_app
-def synthesize_cmd(app: App, run, checkpoint, poses, out, strategy, shard_size, batch_size, num_shards, shard_index,
-                   workers) -> None:  # fmt: skip
+def synthesize_cmd(app: App, run, checkpoint, poses, out, strategy, seed, shard_size, batch_size, num_shards,
+                   shard_index, workers) -> None:  # fmt: skip
     """Generate every training person in new poses into HDF5 shards (resumable, deterministic).
 
-    Example: reidaug synthesize --run runs/00000-pg2-market1501 --poses 10 --out shards/
+    Example: reidaug synthesize --run runs/00000-pg2-market1501 --poses 10 --seed 1 --out shards/
     """
     command = "reidaug " + shlex.join(sys.argv[1:])
+    parent = click.get_current_context().parent
+    if (seed is not None and parent is not None and seed != app.seed
+            and parent.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE):  # fmt: skip
+        raise click.UsageError(f"--seed {seed} and the global --seed {app.seed} disagree; give one")
+    seed = app.seed if seed is None else seed
     with app.progress("synthesizing", fields="{images_s:.1f} images/s") as update:
         s = synthesize(out, run=run, checkpoint=checkpoint, poses=poses, strategy=strategy, shard_size=shard_size,
-                       batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, seed=app.seed,
+                       batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, seed=seed,
                        device=app.device, workers=workers, command=command, progress=update, log=app.info)  # fmt: skip
     t = Table(title=f"synthesis into {s['out']}")
     for col in (

@@ -17,7 +17,14 @@ from reidaug.data.market1501 import Market1501
 from reidaug.data.pairs import Pair, load_image, pg2_test_pairs
 from reidaug.device import resolve_device
 from reidaug.errors import UserError
-from reidaug.metrics.idp import IdpScorer, load_for, train_id_accuracy
+from reidaug.metrics.idp import (
+    JUDGE,
+    WEAK_JUDGE_MAP,
+    IdpScorer,
+    judge_quality,
+    load_for,
+    train_id_accuracy,
+)
 from reidaug.metrics.inception import Accumulator, InceptionScorer, fid
 from reidaug.metrics.sharpness import SHARPNESS_METRICS, sharpness
 from reidaug.metrics.ssim import PROTOCOLS, apply_mask, protocol_mask, ssim
@@ -103,7 +110,8 @@ def evaluate(
         inception_state_dict: weights in memory instead of a file (tests).
         reid_checkpoint: the re-ID model for ``idp`` (``bench-reid`` writes
             ``OUT/baseline-seed1.pt``); without it one is trained on the real training set with
-            ``reid_recipe`` (``BenchConfig`` fields) and cached (``reidaug.reid.model.cache_dir``).
+            the ``cpu`` recipe overridden by ``reid_recipe`` (``BenchConfig`` fields) and cached
+            (``reidaug.reid.model.cache_dir``).
         shards: with ``idp``, also score synthesized training-id shards (classifier top-1 on the
             source label); with neither a run nor images, only these are scored.
         log: called with one line per step worth telling.
@@ -111,7 +119,8 @@ def evaluate(
     Returns:
         One record per (metric, protocol, source): ``{"metric", "protocol", "source", "value",
         "std", "n"}``. Sources are the model's outputs (``G1``, ``G2``) or ``images``, the copy
-        baseline and the real target. ``idp`` gives ``idp-rank1`` and ``idp-mAP``;
+        baseline and the real target. ``idp`` gives ``idp-rank1`` and ``idp-mAP`` per source,
+        and the same for the judge on the real queries (source ``judge (real queries)``);
         ``sharpness`` gives ``lapvar`` and ``hfe`` as ratios to the real target (see
         ``reidaug.metrics.sharpness``). With a run, records are also appended to
         ``RUN/metric-<name>.jsonl`` with the checkpoint and time.
@@ -241,6 +250,16 @@ def evaluate(
                 if metric == "is" and src != REAL:
                     records.append({"metric": "fid", "protocol": f"{protocol}/{is_protocol}", "source": src,
                                     "value": fid(acc.features(), real), "std": 0.0, "n": len(real)})  # fmt: skip
+    if reid is not None:
+        q = judge_quality(*reid, ds, dev, idp.gf if idp is not None else None)
+        for k in ("rank1", "mAP"):
+            records.append({"metric": f"idp-{k}", "protocol": "real queries", "source": JUDGE,
+                            "value": q[k], "std": 0.0, "n": q["n"]})  # fmt: skip
+        log(f"idp judge on the real {ds.name} queries: mAP {100 * q['mAP']:.1f}%, "
+            f"Rank-1 {100 * q['rank1']:.1f}%")  # fmt: skip
+        if q["mAP"] < WEAK_JUDGE_MAP:
+            log(f"warning: the idp judge reaches only {100 * q['mAP']:.1f}% mAP on real queries "
+                f"(below {100 * WEAK_JUDGE_MAP:.0f}%): its idp figures rank sources only coarsely")  # fmt: skip
     if shards is not None:
         log(f"idp: classifying the training-id images of {shards}")
         sd = ShardDataset(shards)
@@ -260,7 +279,9 @@ def _reid_checkpoint(ds, path, recipe, device, progress, log) -> Path:
     """``path``, or the cached re-ID model of ``recipe`` on ``ds`` (trained on first use)."""
     if path is not None:
         return Path(path)
-    cfg = BenchConfig(dataset=ds.name, root=str(ds.root), device=str(device), **(recipe or {}))
+    cfg = BenchConfig.from_recipe(
+        "cpu", dataset=ds.name, root=str(ds.root), device=str(device), **(recipe or {})
+    )
 
     def report(done, total, **kw):
         if progress:

@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -72,10 +73,22 @@ def build_model(
     return model
 
 
-def transforms(height: int, width: int):
-    """torchreid's train (random flip) and test transforms: PIL image -> normalised tensor."""
+#: Training transforms of torchreid that a bench may ask for (``random_flip`` is the default).
+TRANSFORMS = ("random_flip", "random_crop", "random_patch", "color_jitter", "random_erase")
+
+
+def transforms(height: int, width: int, names: Sequence[str] = ("random_flip",)):
+    """torchreid's train and test transforms: PIL image -> normalised tensor.
+
+    Args:
+        names: training transforms, any of :data:`TRANSFORMS` (the test transform never
+            augments).
+    """
+    bad = [n for n in names if n not in TRANSFORMS]
+    if bad:
+        raise UserError(f'unknown transform "{bad[0]}"; expected some of: {", ".join(TRANSFORMS)}')
     with contextlib.redirect_stdout(io.StringIO()):  # it prints its transform list
-        return _tr().data.transforms.build_transforms(height, width, transforms=["random_flip"])
+        return _tr().data.transforms.build_transforms(height, width, transforms=list(names))
 
 
 def read_image(path: str | os.PathLike):
@@ -88,12 +101,41 @@ def cross_entropy(num_classes: int, label_smooth: bool = True) -> nn.Module:
     return _tr().losses.CrossEntropyLoss(num_classes, use_gpu=False, label_smooth=label_smooth)
 
 
-def optimizer(model: nn.Module, lr: float = 3e-4):
-    return _tr().optim.build_optimizer(model, optim="adam", lr=lr)
+OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam")
+SCHEDULERS = ("single_step", "multi_step", "cosine")
 
 
-def scheduler(opt, stepsize: int):
-    return _tr().optim.build_lr_scheduler(opt, lr_scheduler="single_step", stepsize=stepsize)
+def optimizer(model: nn.Module, name: str = "adam", lr: float = 3e-4, weight_decay: float = 5e-4):
+    """torchreid's ``build_optimizer`` (``amsgrad`` is Adam with the AMSGrad correction)."""
+    if name not in OPTIMIZERS:
+        raise UserError(f'unknown optimizer "{name}"; expected one of: {", ".join(OPTIMIZERS)}')
+    return _tr().optim.build_optimizer(model, optim=name, lr=lr, weight_decay=weight_decay)
+
+
+def scheduler(opt, name: str = "single_step", stepsize: Sequence[int] = (20,), max_epoch: int = 1):
+    """torchreid's ``build_lr_scheduler``, stepped once per epoch; ``cosine`` anneals over
+    ``max_epoch`` epochs."""
+    if name not in SCHEDULERS:
+        raise UserError(f'unknown scheduler "{name}"; expected one of: {", ".join(SCHEDULERS)}')
+    step: int | list[int] = list(stepsize) if name == "multi_step" else int(stepsize[0])
+    return _tr().optim.build_lr_scheduler(
+        opt, lr_scheduler=name, stepsize=step, max_epoch=max_epoch
+    )
+
+
+def train_only(model: nn.Module, layers: Sequence[str] | None) -> None:
+    """Train only ``layers`` (torchreid's ``open_specified_layers``), or every layer with ``None``
+    (``open_all_layers``): the ``fixbase`` warm-up of a pretrained backbone."""
+    utils = _tr().utils
+    if layers is None:
+        utils.open_all_layers(model)
+    else:
+        utils.open_specified_layers(model, list(layers))
+
+
+def distance(qf: torch.Tensor, gf: torch.Tensor) -> np.ndarray:
+    """torchreid's Euclidean distance matrix ``(queries, gallery)`` as a numpy array."""
+    return _tr().metrics.compute_distance_matrix(qf, gf, "euclidean").numpy()
 
 
 def evaluate(
@@ -105,7 +147,7 @@ def evaluate(
         ``(cmc, mAP)`` with ``cmc[k-1]`` = Rank-k.
     """
     tr = _tr()
-    dist = tr.metrics.compute_distance_matrix(qf, gf, "euclidean").numpy()
+    dist = distance(qf, gf)
     max_rank = min(max_rank, len(g_pids))
     with contextlib.redirect_stdout(io.StringIO()):  # it prints when the gallery is small
         cmc, mAP = tr.metrics.evaluate_rank(dist, np.asarray(q_pids), np.asarray(g_pids), np.asarray(q_camids),

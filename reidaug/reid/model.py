@@ -1,9 +1,9 @@
 """Trained re-ID models as files: save, load, a per-dataset cache, and embedding images.
 
 A re-ID checkpoint is a ``torch.save`` dict: ``model`` (torchreid name), ``height``, ``width``,
-``num_classes``, ``dataset``, ``recipe`` (the ``BenchConfig`` fields it was trained with) and
-``state_dict``. ``reidaug bench-reid`` writes one per seed for its baseline arm
-(``OUT/baseline-seed<S>.pt``); ``reidaug evaluate --metrics idp`` reads one, or trains and caches
+``num_classes``, ``dataset``, ``recipe`` (the ``BenchConfig`` fields it was trained with),
+``quality`` (its mAP and Rank-1 on the real queries, or None) and ``state_dict``.
+``reidaug bench-reid`` writes one per arm and seed (``OUT/baseline-seed<S>.pt``); ``reidaug evaluate --metrics idp`` reads one, or trains and caches
 one under :func:`cache_dir`.
 """
 
@@ -44,13 +44,14 @@ def cache_path(dataset: str, root: str | os.PathLike, recipe: dict) -> Path:
 
 
 def save(model: nn.Module, path: Path, *, name: str, height: int, width: int, num_classes: int,
-         dataset: str, recipe: dict) -> None:  # fmt: skip
-    """Write a re-ID checkpoint atomically (temp file renamed into place)."""
+         dataset: str, recipe: dict, quality: dict | None = None) -> None:  # fmt: skip
+    """Write a re-ID checkpoint atomically (temp file renamed into place); ``quality`` is its
+    ``{"mAP", "rank1"}`` on the dataset's real queries, when known."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"model": name, "height": height, "width": width, "num_classes": num_classes,
-                "dataset": dataset, "recipe": recipe, "state_dict": state}, tmp)  # fmt: skip
+                "dataset": dataset, "recipe": recipe, "quality": quality, "state_dict": state}, tmp)  # fmt: skip
     os.replace(tmp, path)
 
 
@@ -67,6 +68,7 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[n
     model = adapter.build_model(meta["model"], meta["num_classes"])
     model.load_state_dict(ck["state_dict"])
     meta["recipe"] = ck.get("recipe", {})
+    meta["quality"] = ck.get("quality")
     return model.to(device).eval(), meta
 
 

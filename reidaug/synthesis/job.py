@@ -113,6 +113,9 @@ def synthesize(
         run: a run directory (its latest checkpoint), or give ``checkpoint``.
         poses: target poses per source image.
         strategy: ``random``, ``kmeans`` or ``farthest`` (see ``PoseSampler``).
+        seed: the seed of pose sampling (the job's only random choice), recorded in every
+            shard's ``seed`` attribute and in the manifest; the same seed and checkpoint give
+            byte-identical shards (with the same ``command`` and ``SOURCE_DATE_EPOCH``).
         shard_size: images per shard.
         num_shards, shard_index: split the job across processes (default: torchrun's ranks).
         command: the command line, stored in each shard.
@@ -182,7 +185,7 @@ def synthesize(
     attrs = {
         "reidaug_version": __version__, "model": cfg.model, "checkpoint_sha256": job["checkpoint_sha256"],
         "config": json.dumps({"job": job, "training": state["config"]}, sort_keys=True), "command": command,
-        "created": created, "dataset": cfg.dataset,
+        "created": created, "dataset": cfg.dataset, "seed": seed,
     }  # fmt: skip
     todo, skipped = [], 0
     for j in mine:

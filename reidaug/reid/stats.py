@@ -1,0 +1,43 @@
+"""Seed statistics of a bench: mean ± std per arm and the paired delta with its 95 % interval."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+VERDICTS = ("gain", "loss", "no measurable difference")
+
+
+def mean_std(values: Sequence[float]) -> dict:
+    """``{"mean", "std", "n"}``; ``std`` is the sample standard deviation (0 for one value)."""
+    v = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(v.mean()) if len(v) else float("nan"),
+        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        "n": len(v),
+    }
+
+
+def paired_delta(baseline: Sequence[float], augmented: Sequence[float]) -> dict:
+    """Per-seed differences ``augmented - baseline`` (same seed, same order), their mean, sample
+    std, Student-t 95 % interval of the mean and a verdict.
+
+    Returns:
+        ``{"per_seed", "mean", "std", "n", "ci95", "verdict"}``. ``ci95`` is ``[lo, hi]``, or
+        ``None`` with one seed (no interval can be computed; the verdict is then
+        ``no measurable difference``). The verdict is ``gain`` when the interval lies above 0,
+        ``loss`` when it lies below 0, else ``no measurable difference``.
+    """
+    from scipy.stats import t
+
+    if len(baseline) != len(augmented) or not baseline:
+        raise ValueError("paired_delta needs the same non-zero number of values in both arms")
+    d = np.asarray(augmented, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
+    out = {"per_seed": d.tolist(), **mean_std(d)}
+    if len(d) < 2:
+        return {**out, "ci95": None, "verdict": VERDICTS[2]}
+    half = float(t.ppf(0.975, len(d) - 1) * out["std"] / np.sqrt(len(d)))
+    lo, hi = out["mean"] - half, out["mean"] + half
+    verdict = VERDICTS[0] if lo > 0 else VERDICTS[1] if hi < 0 else VERDICTS[2]
+    return {**out, "ci95": [lo, hi], "verdict": verdict}
