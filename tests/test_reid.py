@@ -261,4 +261,4 @@ def test_bad_input(shards, synth_root, tmp_path, runner):
             r.stderr,
         )
     r = runner.invoke(cli, [*base, "--transforms", "random_flip,blur"])
-    assert r.exit_code == 2 and 'unknown name "blur"' in r.stderr
+    assert r.exit_code == 2 and 'unknown transform "blur"' in r.stderr

@@ -123,6 +123,25 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, device: str, seed: int) -
 
 pass_app = click.pass_obj
 
+
+def comma_choices(choices, what: str = "name"):
+    """A click callback: a comma-separated list of names from ``choices`` (``None`` stays
+    ``None``); an unknown one lists the valid ones."""
+
+    def parse(ctx, param, value: str | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [s.strip() for s in value.split(",") if s.strip()]
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise click.BadParameter(
+                f'unknown {what} "{bad[0] if bad else value}"; expected some of: {", ".join(choices)}'
+            )
+        return names
+
+    return parse
+
+
 workers_option = click.option(
     "--workers",
     type=click.IntRange(min=0),

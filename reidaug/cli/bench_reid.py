@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from reidaug.cli.app import App, pass_app, workers_option
+from reidaug.cli.app import App, comma_choices, pass_app, workers_option
 from reidaug.cli.data import dataset_option, root_option
 from reidaug.reid import BenchConfig, bench
 from reidaug.reid.adapter import OPTIMIZERS, SCHEDULERS, TRANSFORMS
@@ -23,21 +23,6 @@ def _ints(ctx, param, value: str | None) -> list[int] | None:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
 
 
-def _names(choices):
-    def parse(ctx, param, value: str | None) -> list[str] | None:
-        if value is None:
-            return None
-        names = [s.strip() for s in value.split(",") if s.strip()]
-        bad = [n for n in names if n not in choices]
-        if bad or not names:
-            raise click.BadParameter(
-                f'unknown name "{bad[0] if bad else value}"; expected some of: {", ".join(choices)}'
-            )
-        return names
-
-    return parse
-
-
 RECIPE_HELP = "[default: from --recipe]"
 
 
@@ -47,7 +32,7 @@ RECIPE_HELP = "[default: from --recipe]"
 @click.option("--shards", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Synthetic shard folder (needed by the augmented arm).")  # fmt: skip
 @click.option("--recipe", type=click.Choice(sorted(RECIPES)), default="cpu", show_default=True,
-              help="cpu: osnet_x0_25, 128x64, 38 epochs, AMSGrad 3e-3, cosine (about 30 min an arm "
+              help="cpu: osnet_x0_25, 128x64, 38 epochs, AMSGrad 3e-3, cosine (about 42 min an arm "
                    "on 2 cores); gpu: torchreid's osnet_x1_0 softmax recipe at 256x128, 250 epochs. "
                    "Every flag below overrides its field.")  # fmt: skip
 @click.option("--model", default=None, help=f"A torchreid model name {RECIPE_HELP}.")
@@ -61,7 +46,7 @@ RECIPE_HELP = "[default: from --recipe]"
 @click.option("--scheduler", type=click.Choice(SCHEDULERS), default=None, help=RECIPE_HELP)
 @click.option("--stepsize", default=None, callback=_ints,
               help=f"Epochs of the step schedulers' decays, comma-separated {RECIPE_HELP}.")  # fmt: skip
-@click.option("--transforms", default=None, callback=_names(TRANSFORMS),
+@click.option("--transforms", default=None, callback=comma_choices(TRANSFORMS, "transform"),
               help=f"Comma-separated training transforms from: {', '.join(TRANSFORMS)} {RECIPE_HELP}.")  # fmt: skip
 @click.option("--label", type=click.Choice(["same-id", "lsro"]), default="same-id", show_default=True,
               help="same-id: a synthetic image keeps its source's id; lsro: uniform label distribution.")  # fmt: skip
@@ -73,7 +58,7 @@ RECIPE_HELP = "[default: from --recipe]"
 @click.option(
     "--seeds", default="1", show_default=True, callback=_ints, help="Comma-separated seeds."
 )
-@click.option("--arms", default=",".join(ARMS), show_default=True, callback=_names(ARMS),
+@click.option("--arms", default=",".join(ARMS), show_default=True, callback=comma_choices(ARMS, "arm"),
               help="Which arms to train (baseline alone needs no --shards).")  # fmt: skip
 @click.option("--pretrained", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Local ImageNet weights for the backbone [default: train from scratch].")  # fmt: skip

@@ -8,20 +8,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from reidaug.cli.app import App, pass_app
+from reidaug.cli.app import App, comma_choices, pass_app
 from reidaug.data import DATASETS
 from reidaug.metrics import METRICS, evaluate
 from reidaug.metrics.evaluate import as_table
-
-
-def _metrics(ctx, param, value: str) -> list[str]:
-    names = [m.strip() for m in value.split(",") if m.strip()]
-    bad = [m for m in names if m not in METRICS]
-    if bad or not names:
-        raise click.BadParameter(
-            f'unknown metric "{bad[0] if bad else value}"; expected some of: {", ".join(METRICS)}'
-        )
-    return names
 
 
 @click.command("evaluate")
@@ -49,7 +39,7 @@ def _metrics(ctx, param, value: str) -> list[str]:
 )
 @click.option("--protocol", type=click.Choice(["pg2", "posegan", "both"]), default="both", show_default=True,
               help="pg2: 12,800 seeded pairs, 7x7 SSIM; posegan: the 12,000 standard pairs, Gaussian SSIM.")  # fmt: skip
-@click.option("--metrics", "metric_names", default="ssim,mssim", show_default=True, callback=_metrics,
+@click.option("--metrics", "metric_names", default="ssim,mssim", show_default=True, callback=comma_choices(METRICS, "metric"),
               help=f"Comma-separated, from: {', '.join(METRICS)}.")  # fmt: skip
 @click.option(
     "--limit",
