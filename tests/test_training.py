@@ -16,7 +16,7 @@ from reidaug.data import SyntheticMarket
 from reidaug.errors import UserError
 from reidaug.metrics import mask_ssim, ssim
 from reidaug.synthesis import generate_pairs
-from reidaug.training import build_recipe, train
+from reidaug.training import build_recipe, rundir, train
 from reidaug.training import checkpoint as C
 from reidaug.training.pg2 import PG2Recipe
 
@@ -52,6 +52,24 @@ def test_run_directory_layout(synth_root, tmp_path):
     ck = C.load(run / "checkpoints" / "step-0000008.pt")
     assert set(ck["nets"]) == {"G1", "G2", "D"} and ck["stage_index"] == 1 and ck["stage_step"] == 4
     assert train(tiny(synth_root, tmp_path, iters1=1, iters2=1)).name == "00001-pg2-synthetic"
+
+
+def test_a_torn_stats_line_does_not_stop_a_resume(synth_root, tmp_path):
+    """A kill or a full disk mid-append leaves a line without its newline: readers skip (and
+    report) it, and the next append starts on a fresh line."""
+    run = train(tiny(synth_root, tmp_path, iters1=2, iters2=2))
+    stats = run / "stats.jsonl"
+    good = len(stats.read_text().splitlines())
+    with open(stats, "a") as f:
+        f.write('{"time": 17, "stage": "2", "losses": {"loss_G')  # torn: no closing, no newline
+    said = []
+    train(tiny(synth_root, tmp_path, iters1=2, iters2=4), resume=run, log=said.append)
+    assert any("skipped 1 torn line" in s for s in said), said
+    lines = stats.read_text().splitlines()
+    assert lines[good].endswith('"loss_G') and len(lines) > good + 1  # new records, own lines
+    records, torn = rundir.read_stats(run)
+    assert torn == 1 and len(records) == len(lines) - 1
+    assert max(r["global_step"] for r in records if "global_step" in r) == 6
 
 
 def test_resume_gives_the_same_losses(synth_root, tmp_path):
@@ -91,8 +109,45 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(synth_root, tmp_path, mon
     with pytest.raises(UserError) as e:
         train(tiny(synth_root, tmp_path))
     good = tmp_path / "00000-pg2-synthetic" / "checkpoints" / "step-0000002.pt"
-    assert str(e.value) == f"loss_G1 became nan: training stopped; last good checkpoint: {good}"
+    assert str(e.value) == (
+        f"loss_G1 became nan: training stopped; last good checkpoint: {good} "
+        "(resume it with a lower --lr)"
+    )
     assert good.is_file() and C.latest(good.parent.parent) == good
+
+
+def test_poisoned_weights_are_never_named_good_and_a_resume_takes_a_new_lr(
+    synth_root, tmp_path, monkeypatch
+):
+    """Weights can turn non-finite while the loss still is: such a checkpoint is never written,
+    the stop names the newest finite one, and ``--resume`` with ``--lr`` continues from it."""
+    real_step = PG2Recipe.step
+    calls = {"n": 0}
+
+    def step(self, stage, batch):
+        calls["n"] += 1
+        out = real_step(self, stage, batch)
+        if calls["n"] == 3:
+            with torch.no_grad():
+                next(self.nets["G1"].parameters()).fill_(float("inf"))
+        return out  # the loss of this step is still finite
+
+    monkeypatch.setattr(PG2Recipe, "step", step)
+    with pytest.raises(UserError) as e:
+        train(tiny(synth_root, tmp_path, checkpoint_every=1))
+    run = tmp_path / "00000-pg2-synthetic"
+    good = run / "checkpoints" / "step-0000002.pt"
+    assert str(e.value).startswith(
+        f"the weights became non-finite at step 3: training stopped; last good checkpoint: {good}"
+    )
+    assert C.latest(run) == good and C.finite(C.load(good)["nets"])
+    monkeypatch.setattr(PG2Recipe, "step", real_step)
+    said = []
+    train(tiny(synth_root, tmp_path, checkpoint_every=1, lr=2e-4), resume=run, log=said.append)
+    assert any("learning rate set to 0.0002 from step 2 on" in s for s in said), said
+    final = C.load(C.latest(run))
+    assert final["global_step"] == 8 and C.finite(final["nets"])
+    assert {g["lr"] for o in final["opts"].values() for g in o["param_groups"]} == {2e-4}
 
 
 def _free_port():

@@ -68,6 +68,27 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     return ckpt
 
 
+def finite(nets: dict) -> bool:
+    """Whether every floating-point tensor of ``{net: state_dict}`` is finite."""
+    return all(
+        bool(torch.isfinite(t).all())
+        for sd in nets.values()
+        for t in sd.values()
+        if torch.is_tensor(t) and t.is_floating_point()
+    )
+
+
+def newest_finite(run_dir: str | os.PathLike) -> Path | None:
+    """The newest checkpoint of a run whose weights load and are all finite."""
+    for path in sorted(Path(run_dir, "checkpoints").glob("step-*.pt"), reverse=True):
+        try:
+            if finite(load(path)["nets"]):
+                return path
+        except UserError:
+            continue
+    return None
+
+
 def latest(run_dir: str | os.PathLike) -> Path | None:
     """The newest checkpoint of a run directory, by global step."""
     files = sorted(Path(run_dir, "checkpoints").glob("step-*.pt"))

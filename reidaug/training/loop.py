@@ -78,7 +78,10 @@ def _seed_everything(seed: int) -> None:
 
 def _resume_config(run: Path, new: TrainConfig) -> TrainConfig:
     saved = TrainConfig.load(run / "training_options.json")
-    return dataclasses.replace(saved, **{k: getattr(new, k) for k in RESUMABLE})
+    changes = {k: getattr(new, k) for k in RESUMABLE}
+    if new.lr is not None:  # a learning rate given with --resume replaces the saved one
+        changes["lr"] = new.lr
+    return dataclasses.replace(saved, **changes)
 
 
 def _select(stages: list[Stage], which: str) -> list[int]:
@@ -135,11 +138,15 @@ def train(
     """
     log = log or (lambda msg: None)
     device = dist.init_from_env(resolve_device(cfg.device))
+    new_lr = cfg.lr if resume is not None else None
     if resume is not None:
         run = Path(resume)
         if not (run / "training_options.json").is_file():
             raise UserError(f"not a run directory (no training_options.json): {run}")
         cfg = _resume_config(run, cfg)
+        torn = rundir.read_stats(run)[1]
+        if torn:
+            log(f"{run / 'stats.jsonl'}: skipped {torn} torn line(s) left by an interrupted write")
     _seed_everything(cfg.seed)
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
@@ -158,6 +165,11 @@ def train(
             raise UserError(f"run {run} has no checkpoint to resume from")
         state = ckpt_io.load(last, map_location=device)
         recipe.load_state_dict(state)
+        if new_lr is not None:  # the optimisers' saved learning rate gives way to --lr
+            for opt in recipe.opts.values():
+                for group in opt.param_groups:
+                    group["lr"] = new_lr
+            log(f"learning rate set to {new_lr:g} from step {state['global_step']} on")
         ckpt_io.set_rng_state(state["rng"])
         pos = (state["stage_index"], state["stage_step"])
         unfinished = pos[1] < stages[pos[0]].iters
@@ -245,11 +257,16 @@ class _Engine:
             over = bool(vals[-1] > 0)
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
-            where = self.last_ckpt if self.last_ckpt else "none was written yet"
-            raise UserError(
-                f"{bad[0]} became {losses[bad[0]]}: training stopped; last good checkpoint: {where}"
-            )
+            self.stop(f"{bad[0]} became {losses[bad[0]]}")
         return losses, over
+
+    def stop(self, what: str) -> None:
+        """Stop on divergence, naming the newest checkpoint whose weights are finite."""
+        where = ckpt_io.newest_finite(self.run) if dist.is_main() else None
+        raise UserError(
+            f"{what}: training stopped; last good checkpoint: {where or 'none was written yet'} "
+            "(resume it with a lower --lr)"
+        )
 
     def after_step(
         self, si: int, step: int, losses: dict[str, float], it_s: float, samples
@@ -294,8 +311,11 @@ class _Engine:
         path = self.run / "checkpoints" / f"step-{g:07d}.pt"
         if self.last_ckpt == path:
             return
+        state = self.recipe.state_dict()
+        if not ckpt_io.finite(state["nets"]):  # never write (and keep) poisoned weights
+            self.stop(f"the weights became non-finite at step {g}")
         payload = {
-            **self.recipe.state_dict(),
+            **state,
             "stage_index": si,
             "stage_step": step,
             "global_step": g,

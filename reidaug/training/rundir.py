@@ -28,16 +28,34 @@ def create(runs: str | Path, cfg: TrainConfig) -> Path:
 
 
 def append_stats(run: Path, record: dict) -> None:
-    """Append one JSON line to ``stats.jsonl``."""
-    with open(run / "stats.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+    """Append one JSON line to ``stats.jsonl``, on a fresh line even when the last append was
+    torn (a kill or a full disk mid-write leaves a line without its newline)."""
+    p = run / "stats.jsonl"
+    torn = False
+    if p.is_file() and p.stat().st_size:
+        with open(p, "rb") as f:
+            f.seek(-1, 2)
+            torn = f.read(1) != b"\n"
+    with open(p, "a", encoding="utf-8") as f:
+        f.write(
+            ("\n" if torn else "") + json.dumps({"time": round(time.time(), 3), **record}) + "\n"
+        )
 
 
-def read_stats(run: Path) -> list[dict]:
+def read_stats(run: Path) -> tuple[list[dict], int]:
+    """The records of ``stats.jsonl`` and how many torn (unparsable) lines were skipped."""
     p = run / "stats.jsonl"
     if not p.is_file():
-        return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        return [], 0
+    records, torn = [], 0
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            torn += 1
+    return records, torn
 
 
 def pose_image(pose: torch.Tensor) -> torch.Tensor:
@@ -62,7 +80,7 @@ def save_grid(path: Path, columns: list[torch.Tensor]) -> None:
 
 def plot_curves(run: Path) -> None:
     """Draw ``curves.png``: every loss in ``stats.jsonl`` against the global step."""
-    stats = [s for s in read_stats(run) if "losses" in s]
+    stats = [s for s in read_stats(run)[0] if "losses" in s]
     if not stats:
         return
     import matplotlib
