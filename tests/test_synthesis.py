@@ -22,6 +22,7 @@ from reidaug.errors import UserError
 from reidaug.synthesis import PoseBank, PoseSampler, ShardDataset, export, synthesize
 from reidaug.synthesis import shards as S
 from reidaug.training import train
+from reidaug.training.checkpoint import latest as C_latest
 from tests.test_training import tiny
 
 REPO = Path(__file__).resolve().parents[1]
@@ -252,6 +253,21 @@ def test_bad_input(runner, run, shards, tmp_path):
     assert last("--checkpoint", str(bad), "--out", str(tmp_path / "o")).startswith(
         f"Error: cannot load checkpoint {bad}"
     )
+
+
+def test_a_checkpoint_of_another_datasets_run_is_refused(run, tmp_path, runner):
+    from reidaug.data import make_synthetic
+
+    make_synthetic(tmp_path / "other", ids=6, seed=1, test_pairs=20)
+    other = train(tiny(tmp_path / "other", tmp_path / "runs", iters1=1, iters2=1))
+    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--checkpoint", str(C_latest(other)),
+                            "--out", str(tmp_path / "o")])  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith(
+        f"Error: checkpoint {C_latest(other)} was trained on synthetic at {tmp_path / 'other'}"
+    )
+    assert "give the checkpoint's own run or drop --run" in line and not (tmp_path / "o").exists()
 
 
 def test_full_disk_keeps_finished_shards(run, tmp_path, monkeypatch):

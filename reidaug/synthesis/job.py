@@ -146,10 +146,18 @@ def synthesize(
     state = ckpt_io.load(checkpoint, map_location=dev)
     cfg = TrainConfig.from_dict(state["config"])
     if run is not None and (Path(run) / "training_options.json").is_file():
-        run_model = TrainConfig.load(Path(run) / "training_options.json").model
-        if run_model != cfg.model:
+        run_cfg = TrainConfig.load(Path(run) / "training_options.json")
+        if run_cfg.model != cfg.model:
             raise UserError(
-                f"checkpoint {checkpoint.name} is a {cfg.model} model but run {run} trains {run_model}"
+                f"checkpoint {checkpoint.name} is a {cfg.model} model but run {run} trains {run_cfg.model}"
+            )
+        same_root = (run_cfg.root and Path(run_cfg.root).resolve()) == (
+            cfg.root and Path(cfg.root).resolve()
+        )
+        if run_cfg.dataset != cfg.dataset or not same_root:
+            raise UserError(
+                f"checkpoint {checkpoint} was trained on {cfg.dataset} at {cfg.root}, but run {run} "
+                f"on {run_cfg.dataset} at {run_cfg.root}; give the checkpoint's own run or drop --run"
             )
     recipe = build_recipe(cfg, dev)
     recipe.load_state_dict(state, optimizers=False)
