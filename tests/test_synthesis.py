@@ -270,6 +270,39 @@ def test_a_checkpoint_of_another_datasets_run_is_refused(run, tmp_path, runner):
     assert "give the checkpoint's own run or drop --run" in line and not (tmp_path / "o").exists()
 
 
+def test_a_relative_root_is_stored_resolved_and_synthesize_takes_a_moved_one(
+    tmp_path, monkeypatch, runner
+):
+    import json
+
+    from reidaug.data import make_synthetic
+
+    make_synthetic(tmp_path / "data", ids=6, seed=2, test_pairs=20)
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / train(tiny("data", "runs", iters1=1, iters2=1))
+    saved = json.loads((run / "training_options.json").read_text())
+    assert saved["root"] == str((tmp_path / "data").resolve())
+    monkeypatch.chdir(run)  # another working directory
+    args = [
+        "synthesize",
+        "--run",
+        str(run),
+        "--poses",
+        "1",
+        "--workers",
+        "0",
+        "--out",
+        str(tmp_path / "sh"),
+    ]
+    assert runner.invoke(cli, args).exit_code == 0  # the stored root holds from anywhere
+    (tmp_path / "data").rename(tmp_path / "moved")
+    r = runner.invoke(cli, [*args[:-1], str(tmp_path / "sh2")])
+    assert r.exit_code == 1 and str(tmp_path / "data") in r.stderr
+    r = runner.invoke(cli, [*args[:-1], str(tmp_path / "sh2"), "--root", str(tmp_path / "moved")])
+    assert r.exit_code == 0, r.output
+    assert len(ShardDataset(tmp_path / "sh2")) == len(SyntheticMarket(tmp_path / "moved").train)
+
+
 def test_full_disk_keeps_finished_shards(run, tmp_path, monkeypatch):
     real = S.write_shard
     calls = {"n": 0}

@@ -29,6 +29,8 @@ from reidaug.synthesis.poses import STRATEGIES
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Shard folder."
 )
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Dataset root, when it moved since training [default: the run's].")  # fmt: skip
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True)
 @click.option("--seed", type=int, default=None,
               help="Seed of pose sampling and every other random choice of the job; the same seed "
@@ -42,7 +44,7 @@ from reidaug.synthesis.poses import STRATEGIES
 )
 @workers_option
 @pass_app
-def synthesize_cmd(app: App, run, checkpoint, poses, out, strategy, seed, shard_size, batch_size, num_shards,
+def synthesize_cmd(app: App, run, checkpoint, poses, out, root, strategy, seed, shard_size, batch_size, num_shards,
                    shard_index, workers) -> None:  # fmt: skip
     """Generate every training person in new poses into HDF5 shards (resumable, deterministic).
 
@@ -56,7 +58,7 @@ def synthesize_cmd(app: App, run, checkpoint, poses, out, strategy, seed, shard_
     seed = app.seed if seed is None else seed
     with app.progress("synthesizing", fields="{images_s:.1f} images/s") as update:
         s = synthesize(out, run=run, checkpoint=checkpoint, poses=poses, strategy=strategy, shard_size=shard_size,
-                       batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, seed=seed,
+                       batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, seed=seed, root=root,
                        device=app.device, workers=workers, command=command, progress=update, log=app.info)  # fmt: skip
     t = Table(title=f"synthesis into {s['out']}")
     for col in (

@@ -9,6 +9,7 @@ run was interrupted, so the same seed and checkpoint give byte-identical shards.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -100,6 +101,7 @@ def synthesize(
     num_shards: int | None = None,
     shard_index: int | None = None,
     seed: int = 0,
+    root: str | os.PathLike | None = None,
     device: str = "auto",
     workers: int = 1,
     command: str = "",
@@ -118,6 +120,7 @@ def synthesize(
             byte-identical shards (with the same ``command`` and ``SOURCE_DATE_EPOCH``).
         shard_size: images per shard.
         num_shards, shard_index: split the job across processes (default: torchrun's ranks).
+        root: the dataset's root when it moved since training (default: the run's).
         command: the command line, stored in each shard.
         progress: called as ``progress(done, total, images_s=)`` over this process's images.
 
@@ -159,6 +162,8 @@ def synthesize(
                 f"checkpoint {checkpoint} was trained on {cfg.dataset} at {cfg.root}, but run {run} "
                 f"on {run_cfg.dataset} at {run_cfg.root}; give the checkpoint's own run or drop --run"
             )
+    if root is not None:  # the dataset moved since training
+        cfg = dataclasses.replace(cfg, root=str(Path(root).expanduser().resolve()))
     recipe = build_recipe(cfg, dev)
     recipe.load_state_dict(state, optimizers=False)
     recipe.eval_mode()

@@ -184,6 +184,9 @@ def train(
             raise UserError(
                 f"--stage {cfg.stage} needs a trained stage 1: pass --resume RUN_DIR of such a run"
             )
+        # stored resolved, so the run resumes and synthesizes from any working directory
+        cfg = dataclasses.replace(cfg, root=str(Path(ds.root).resolve()), annotations=(
+            str(Path(cfg.annotations).expanduser().resolve()) if cfg.annotations else None))  # fmt: skip
         run = rundir.create(cfg.out, cfg) if dist.is_main() else Path(cfg.out)
         log(f"run directory: {run}")
     engine = _Engine(cfg, recipe, run, offsets, device, log)
