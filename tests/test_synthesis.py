@@ -303,6 +303,30 @@ def test_a_relative_root_is_stored_resolved_and_synthesize_takes_a_moved_one(
     assert len(ShardDataset(tmp_path / "sh2")) == len(SyntheticMarket(tmp_path / "moved").train)
 
 
+def test_another_jobs_shards_are_never_touched_without_a_manifest(run, tmp_path, runner):
+    out = tmp_path / "sh"
+    synthesize(out, run=run, poses=2, shard_size=64, batch_size=16, workers=0, command="test")
+    (out / "manifest.json").unlink()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "1", "--shard-size", "64",
+                            "--workers", "0", "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"Error: {out} holds shards of a different job (shard-00000.h5: poses 2 != 1); nothing was changed"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (out / "shard-00009.h5").write_bytes(b"junk")
+    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "2", "--shard-size", "64",
+                            "--workers", "0", "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 1 and "shard-00009.h5 is not a readable reidaug shard" in r.stderr
+    (out / "shard-00009.h5").unlink()
+    # the same job without its manifest goes on
+    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "2", "--shard-size", "64",
+                            "--batch-size", "16", "--workers", "0", "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert S.read_manifest(out)["complete"]
+
+
 def test_full_disk_keeps_finished_shards(run, tmp_path, monkeypatch):
     real = S.write_shard
     calls = {"n": 0}

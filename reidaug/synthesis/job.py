@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -78,6 +79,15 @@ class _Jobs(Dataset):
             self.bank.keypoints[donor], self.ds.height, self.ds.width, self.heatmap
         )
         return {"condition": to_tensor(img), "pose": torch.from_numpy(hm), "index": idx}
+
+
+def _shard_job(path: Path) -> dict | None:
+    """The job a shard file was written for (from its ``config`` attribute), or None."""
+    try:
+        with h5py.File(path, "r") as f:
+            return json.loads(f.attrs["config"])["job"]
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
 
 
 def _rank_defaults(num_shards: int | None, shard_index: int | None) -> tuple[int, int]:
@@ -191,6 +201,18 @@ def synthesize(
         if diff:
             raise UserError(
                 f"{out} holds shards of a different job ({diff[0]}: {old.get(diff[0])} != {job[diff[0]]})"
+            )
+    for p in sorted(out.glob("shard-*.h5")):  # each shard carries its job: never touch another's
+        theirs = _shard_job(p)
+        if theirs is None:
+            raise UserError(
+                f"{p} is not a readable reidaug shard; move it away or pick another --out"
+            )
+        diff = [k for k in JOB_KEYS if theirs.get(k) != job[k]]
+        if diff:
+            raise UserError(
+                f"{out} holds shards of a different job ({p.name}: {diff[0]} {theirs.get(diff[0])} != "
+                f"{job[diff[0]]}); nothing was changed"
             )
     known = {s["file"]: s["sha256"] for s in old.get("shards", [])}
     created = os.environ.get("SOURCE_DATE_EPOCH")
