@@ -72,6 +72,23 @@ def test_a_torn_stats_line_does_not_stop_a_resume(synth_root, tmp_path):
     assert max(r["global_step"] for r in records if "global_step" in r) == 6
 
 
+def test_a_worker_error_is_one_line_with_the_workers_own_message(tmp_path, runner):
+    from reidaug.data import make_synthetic
+
+    root = tmp_path / "data"
+    make_synthetic(root, ids=6, seed=3, test_pairs=20)
+    for p in SyntheticMarket(root).train:
+        p.path.write_bytes(b"")  # zero-byte JPEGs
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(root), "--iters", "2", "--width", "4",
+                            "--batch-size", "2", "--workers", "1", "--out", str(tmp_path / "runs")])  # fmt: skip
+    assert r.exit_code == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: cannot decode image ") and last.endswith(
+        "(corrupt or not an image)"
+    ), last
+    assert "Traceback" not in r.stderr and "worker process" not in r.stderr
+
+
 def test_resume_gives_the_same_losses(synth_root, tmp_path):
     ref = train(tiny(synth_root, tmp_path / "a", checkpoint_every=1))
 

@@ -77,6 +77,16 @@ class App:
             yield update
 
 
+def worker_message(text: str) -> str:
+    """The error's own message when torch re-raised it from a DataLoader worker (whose text is
+    ``Caught X in DataLoader worker process N. Original Traceback ... module.X: message``)."""
+    if not (text.startswith("Caught ") and "Original Traceback" in text):
+        return text
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    head, sep, message = last.partition(": ")
+    return message.strip() if sep and " " not in head else last.strip()
+
+
 class ReidaugGroup(click.Group):
     """A click group that turns library errors into one ``Error:`` line."""
 
@@ -84,7 +94,7 @@ class ReidaugGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as e:
-            raise click.ClickException(" ".join(str(e).split("\n"))) from None
+            raise click.ClickException(" ".join(worker_message(str(e)).split("\n"))) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
@@ -92,7 +102,7 @@ class ReidaugGroup(click.Group):
         except Exception as e:
             if os.environ.get("REIDAUG_DEBUG") == "1":
                 raise
-            first = (str(e).strip().splitlines() or [""])[0]
+            first = (worker_message(str(e)).strip().splitlines() or [""])[0]
             click.echo(f"Error: unexpected {type(e).__name__}: {first}", err=True)
             click.echo(
                 "Hint: rerun with REIDAUG_DEBUG=1 to see the traceback, and report it.", err=True
