@@ -89,6 +89,30 @@ def test_a_worker_error_is_one_line_with_the_workers_own_message(tmp_path, runne
     assert "Traceback" not in r.stderr and "worker process" not in r.stderr
 
 
+def test_ctrl_c_exits_130_and_says_what_a_resume_redoes(synth_root, tmp_path, runner, monkeypatch):
+    real_step = PG2Recipe.step
+    calls = {"n": 0}
+
+    def step(self, stage, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_step(self, stage, batch)
+
+    monkeypatch.setattr(PG2Recipe, "step", step)
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--iters", "4",
+                            "--width", "4", "--batch-size", "4", "--workers", "0", "--checkpoint-every", "2",
+                            "--out", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 130, r.output
+    run = tmp_path / "00000-pg2-synthetic"
+    ck = run / "checkpoints" / "step-0000002.pt"
+    assert (
+        f"interrupted after step 3; last checkpoint: {ck}; 1 step(s) since it will be redone by: "
+        in " ".join(r.stderr.split())
+    )
+    assert r.stderr.strip().splitlines()[-1] == "Interrupted."
+
+
 def test_resume_gives_the_same_losses(synth_root, tmp_path):
     ref = train(tiny(synth_root, tmp_path / "a", checkpoint_every=1))
 

@@ -97,8 +97,11 @@ class ReidaugGroup(click.Group):
             raise click.ClickException(" ".join(worker_message(str(e)).split("\n"))) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            raise click.exceptions.Abort() from None
+        except KeyboardInterrupt as e:
+            if str(e):
+                click.echo(str(e), err=True)
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)  # the shell's code for SIGINT
         except Exception as e:
             if os.environ.get("REIDAUG_DEBUG") == "1":
                 raise

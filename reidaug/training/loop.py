@@ -16,7 +16,7 @@ from reidaug.config import TrainConfig
 from reidaug.data import build_dataset
 from reidaug.data.pairs import PairDataset, train_pairs
 from reidaug.device import resolve_device
-from reidaug.errors import UserError
+from reidaug.errors import Interrupted, UserError
 from reidaug.training import checkpoint as ckpt_io
 from reidaug.training import distributed as dist
 from reidaug.training import rundir
@@ -198,43 +198,54 @@ def train(
     )
     t_start = time.time()
     done = done_before
-    for si in selected:
-        st = stages[si]
-        start = pos[1] if si == pos[0] else (st.iters if si < pos[0] else 0)
-        if start >= st.iters:
-            continue
-        recipe.train_mode(st)
-        log(f"stage {st.name}: training {', '.join(st.trains)} for {st.iters - start} iterations")
-        sampler = StepSampler(len(data), cfg.batch_size, cfg.seed, si, start, st.iters)
-        loader = DataLoader(
-            data,
-            batch_sampler=sampler,
-            num_workers=cfg.workers,
-            pin_memory=device.type == "cuda",
-            prefetch_factor=4 if cfg.workers else None,
-            persistent_workers=False,
-        )
-        t0 = time.time()
-        for k, batch in enumerate(loader, start=start):
-            batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
-            losses = recipe.step(st.name, batch)
-            step = k + 1
-            done += 1
-            over = cfg.max_seconds is not None and time.time() - t_start > cfg.max_seconds
-            losses, over = engine.sync(losses, over)
-            it_s = (step - start) / max(time.time() - t0, 1e-9)
-            engine.after_step(si, step, losses, it_s, samples)
-            if progress:
-                main = next(iter(losses.values()))
-                progress(done, total, stage=st.name, loss=main, it_s=it_s)
-            if over or step == st.iters:
-                engine.checkpoint(si, step)
-                if over:
-                    log(
-                        f"time budget of {cfg.max_seconds:.0f} s reached at stage {st.name} step {step}"
-                    )
-                    engine.finish(samples, si, step)
-                    return run
+    try:
+        for si in selected:
+            st = stages[si]
+            start = pos[1] if si == pos[0] else (st.iters if si < pos[0] else 0)
+            if start >= st.iters:
+                continue
+            recipe.train_mode(st)
+            log(
+                f"stage {st.name}: training {', '.join(st.trains)} for {st.iters - start} iterations"
+            )
+            sampler = StepSampler(len(data), cfg.batch_size, cfg.seed, si, start, st.iters)
+            loader = DataLoader(
+                data,
+                batch_sampler=sampler,
+                num_workers=cfg.workers,
+                pin_memory=device.type == "cuda",
+                prefetch_factor=4 if cfg.workers else None,
+                persistent_workers=False,
+            )
+            t0 = time.time()
+            for k, batch in enumerate(loader, start=start):
+                batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
+                losses = recipe.step(st.name, batch)
+                step = k + 1
+                done += 1
+                over = cfg.max_seconds is not None and time.time() - t_start > cfg.max_seconds
+                losses, over = engine.sync(losses, over)
+                it_s = (step - start) / max(time.time() - t0, 1e-9)
+                engine.after_step(si, step, losses, it_s, samples)
+                if progress:
+                    main = next(iter(losses.values()))
+                    progress(done, total, stage=st.name, loss=main, it_s=it_s)
+                if over or step == st.iters:
+                    engine.checkpoint(si, step)
+                    if over:
+                        log(
+                            f"time budget of {cfg.max_seconds:.0f} s reached at stage {st.name} step {step}"
+                        )
+                        engine.finish(samples, si, step)
+                        return run
+    except KeyboardInterrupt:
+        if dist.is_main() and engine.last_pos is not None:
+            g = offsets[engine.last_pos[0]] + engine.last_pos[1]
+            ck = ckpt_io.latest(run)
+            kept = int(ck.stem.split("-")[1]) if ck else 0
+            raise Interrupted(f"interrupted after step {g}; last checkpoint: {ck or 'none'}; "
+                              f"{g - kept} step(s) since it will be redone by: reidaug train --resume {run}") from None  # fmt: skip
+        raise
     engine.finish(samples, *(engine.last_pos or (0, 0)))
     return run
 
