@@ -56,20 +56,60 @@ def test_run_directory_layout(synth_root, tmp_path):
 
 def test_a_torn_stats_line_does_not_stop_a_resume(synth_root, tmp_path):
     """A kill or a full disk mid-append leaves a line without its newline: readers skip (and
-    report) it, and the next append starts on a fresh line."""
+    report) it, the next append starts on a fresh line, and a resume drops it."""
     run = train(tiny(synth_root, tmp_path, iters1=2, iters2=2))
     stats = run / "stats.jsonl"
     good = len(stats.read_text().splitlines())
     with open(stats, "a") as f:
         f.write('{"time": 17, "stage": "2", "losses": {"loss_G')  # torn: no closing, no newline
+    rundir.append_stats(
+        run, {"global_step": 4, "losses": {"loss_G2": 0.5}, "note": "after the tear"}
+    )
+    lines = stats.read_text().splitlines()
+    assert (
+        lines[good].endswith('"loss_G') and json.loads(lines[good + 1])["note"] == "after the tear"
+    )
+    assert rundir.read_stats(run)[1] == 1
     said = []
     train(tiny(synth_root, tmp_path, iters1=2, iters2=4), resume=run, log=said.append)
     assert any("skipped 1 torn line" in s for s in said), said
-    lines = stats.read_text().splitlines()
-    assert lines[good].endswith('"loss_G') and len(lines) > good + 1  # new records, own lines
     records, torn = rundir.read_stats(run)
-    assert torn == 1 and len(records) == len(lines) - 1
-    assert max(r["global_step"] for r in records if "global_step" in r) == 6
+    assert torn == 0 and sorted(losses_by_step(run)) == list(range(1, 7))
+
+
+def test_rows_logged_after_the_last_checkpoint_are_not_doubled_by_a_resume(synth_root, tmp_path):
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_step_5(done, total, **kw):
+        if done == 5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(tiny(synth_root, tmp_path, checkpoint_every=2), progress=stop_after_step_5)
+    run = tmp_path / "00000-pg2-synthetic"
+    assert C.latest(run).name == "step-0000004.pt" and max(losses_by_step(run)) == 5
+    said = []
+    train(tiny(synth_root, tmp_path, checkpoint_every=2), resume=run, log=said.append)
+    steps = losses_by_step(run)
+    assert sorted(steps) == list(range(1, 9)) and all(len(v) == 1 for v in steps.values()), steps
+    assert any("dropped 1 stats row(s) logged after step-0000004.pt" in s for s in said), said
+
+
+def test_a_truncated_newest_checkpoint_gives_way_to_the_older_one(synth_root, tmp_path):
+    run = train(tiny(synth_root, tmp_path, iters1=4, iters2=2, checkpoint_every=2))
+    newest = C.latest(run)
+    assert newest.name == "step-0000006.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])  # a kill mid-copy
+    said = []
+    train(
+        tiny(synth_root, tmp_path, iters1=4, iters2=4, checkpoint_every=2),
+        resume=run,
+        log=said.append,
+    )
+    assert any(s.startswith("skipping step-0000006.pt: cannot load checkpoint") for s in said), said
+    assert any("resuming" in s and "step-0000004.pt" in s for s in said), said
+    assert C.load(C.latest(run))["global_step"] == 8
 
 
 def test_a_worker_error_is_one_line_with_the_workers_own_message(tmp_path, runner):
@@ -130,6 +170,7 @@ def test_resume_gives_the_same_losses(synth_root, tmp_path):
     train(tiny(synth_root, tmp_path / "b", checkpoint_every=1), resume=run)
     a, b = losses_by_step(ref), losses_by_step(run)
     assert sorted(a) == sorted(b) == list(range(1, 9))
+    assert all(len(recs) == 1 for recs in b.values())  # rows after the checkpoint are not doubled
     for step in a:
         for rec in b[step]:
             assert rec == a[step][0], (

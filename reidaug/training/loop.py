@@ -160,11 +160,19 @@ def train(
 
     pos = (0, 0)  # (stage index, steps done in it)
     if resume is not None:
-        last = ckpt_io.latest(run)
-        if last is None:
-            raise UserError(f"run {run} has no checkpoint to resume from")
-        state = ckpt_io.load(last, map_location=device)
+        last, state = None, None
+        for path in sorted((run / "checkpoints").glob("step-*.pt"), reverse=True):
+            try:  # a truncated newest checkpoint (a kill mid-copy, a full disk) gives way
+                state, last = ckpt_io.load(path, map_location=device), path
+                break
+            except UserError as e:
+                log(f"skipping {path.name}: {e}")
+        if state is None:
+            raise UserError(f"run {run} has no readable checkpoint to resume from")
         recipe.load_state_dict(state)
+        dropped = rundir.keep_stats_until(run, state["global_step"])
+        if dropped:  # they are logged again when those steps are redone
+            log(f"dropped {dropped} stats row(s) logged after {last.name}")
         if new_lr is not None:  # the optimisers' saved learning rate gives way to --lr
             for opt in recipe.opts.values():
                 for group in opt.param_groups:

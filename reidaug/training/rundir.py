@@ -58,6 +58,20 @@ def read_stats(run: Path) -> tuple[list[dict], int]:
     return records, torn
 
 
+def keep_stats_until(run: Path, global_step: int) -> int:
+    """Drop the ``stats.jsonl`` rows (and torn lines) logged after ``global_step``, so a resume
+    from that step's checkpoint logs them once; returns how many were dropped."""
+    p = run / "stats.jsonl"
+    records, torn = read_stats(run)
+    keep = [r for r in records if r.get("global_step", 0) <= global_step]
+    if len(keep) == len(records) and not torn:
+        return 0
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+    tmp.replace(p)
+    return len(records) - len(keep)
+
+
 def pose_image(pose: torch.Tensor) -> torch.Tensor:
     """Collapse 18 heatmaps (either mode) into a grey skeleton image in [-1, 1]."""
     m = pose.amax(1, keepdim=True)
