@@ -327,6 +327,21 @@ def test_another_jobs_shards_are_never_touched_without_a_manifest(run, tmp_path,
     assert S.read_manifest(out)["complete"]
 
 
+def test_verbosity_does_not_change_the_shard_bytes(run, tmp_path):
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "PYTHONPATH": str(REPO)}
+    args = ["synthesize", "--run", str(run), "--poses", "1", "--shard-size", "64", "--batch-size", "16",
+            "--workers", "0"]  # fmt: skip
+    for pre, out in (([], "a"), (["-v", "--device", "cpu"], "b")):
+        cmd = [sys.executable, "-m", "reidaug", *pre, *args, "--out", str(tmp_path / out)]
+        assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    files = sorted(p.name for p in (tmp_path / "a").glob("shard-*.h5"))
+    assert files and all(
+        (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files
+    )
+    with h5py.File(tmp_path / "a" / files[0], "r") as f:
+        assert f.attrs["command"].startswith("reidaug synthesize --run ")
+
+
 def test_full_disk_keeps_finished_shards(run, tmp_path, monkeypatch):
     real = S.write_shard
     calls = {"n": 0}

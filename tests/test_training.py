@@ -127,6 +127,7 @@ def test_a_worker_error_is_one_line_with_the_workers_own_message(tmp_path, runne
         "(corrupt or not an image)"
     ), last
     assert "Traceback" not in r.stderr and "worker process" not in r.stderr
+    assert not any((tmp_path / "runs").iterdir())  # no run folder holding only its options
 
 
 def test_ctrl_c_exits_130_and_says_what_a_resume_redoes(synth_root, tmp_path, runner, monkeypatch):

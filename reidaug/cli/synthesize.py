@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import click
@@ -50,7 +49,14 @@ def synthesize_cmd(app: App, run, checkpoint, poses, out, root, strategy, seed, 
 
     Example: reidaug synthesize --run runs/00000-pg2-market1501 --poses 10 --seed 1 --out shards/
     """
-    command = "reidaug " + shlex.join(sys.argv[1:])
+    # the options that decide the images, canonical: verbosity, --out, workers and the process
+    # split leave the shard bytes alone
+    params = click.get_current_context().params
+    skip = {"out", "workers", "num_shards", "shard_index"}
+    command = "reidaug synthesize " + shlex.join(
+        x for k, v in params.items() if v is not None and k not in skip
+        for x in (f"--{k.replace('_', '-')}", str(v))
+    )  # fmt: skip
     parent = click.get_current_context().parent
     if (seed is not None and parent is not None and seed != app.seed
             and parent.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE):  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -198,7 +199,6 @@ def train(
         run = rundir.create(cfg.out, cfg) if dist.is_main() else Path(cfg.out)
         log(f"run directory: {run}")
     engine = _Engine(cfg, recipe, run, offsets, device, log)
-    samples = _sample_batch(ds, cfg) if dist.is_main() else None
     total = sum(stages[i].iters for i in selected)
     done_before = sum(
         min(stages[i].iters, pos[1]) if i == pos[0] else (stages[i].iters if i < pos[0] else 0)
@@ -207,6 +207,7 @@ def train(
     t_start = time.time()
     done = done_before
     try:
+        samples = _sample_batch(ds, cfg) if dist.is_main() else None
         for si in selected:
             st = stages[si]
             start = pos[1] if si == pos[0] else (st.iters if si < pos[0] else 0)
@@ -246,8 +247,10 @@ def train(
                         )
                         engine.finish(samples, si, step)
                         return run
-    except KeyboardInterrupt:
-        if dist.is_main() and engine.last_pos is not None:
+    except BaseException as e:
+        if resume is None and dist.is_main():
+            _discard_if_empty(run, log)
+        if isinstance(e, KeyboardInterrupt) and dist.is_main() and engine.last_pos is not None:
             g = offsets[engine.last_pos[0]] + engine.last_pos[1]
             ck = ckpt_io.latest(run)
             kept = int(ck.stem.split("-")[1]) if ck else 0
@@ -256,6 +259,14 @@ def train(
         raise
     engine.finish(samples, *(engine.last_pos or (0, 0)))
     return run
+
+
+def _discard_if_empty(run: Path, log: Callable[[str], None]) -> None:
+    """Remove a new run directory that failed before logging or saving anything (it would hold
+    only ``training_options.json``)."""
+    if not (run / "stats.jsonl").exists() and ckpt_io.latest(run) is None:
+        shutil.rmtree(run, ignore_errors=True)
+        log(f"removed {run}: the run failed before its first step")
 
 
 class _Engine:
