@@ -138,3 +138,13 @@ def test_a_generator_of_the_real_targets_scores_no_more_than_the_judge(
     assert any("idp judge on the real synthetic queries" in s for s in said)
     if v[("idp-mAP", JUDGE)]["value"] < 0.30:
         assert any(s.startswith("warning: the idp judge reaches only") for s in said)
+
+
+def test_outputs_of_stages_a_checkpoint_never_trained_are_not_scored(synth_root, tmp_path):
+    said = []
+    run = train(tiny(synth_root, tmp_path, stage="1", iters1=2))
+    recs = evaluate(
+        run=run, protocols=["posegan"], metrics=["ssim"], limit=8, device="cpu", log=said.append
+    )
+    assert {r["source"] for r in recs} == {"G1", "copy baseline", "real target"}
+    assert any(s.startswith("not trained in step-0000002.pt: D, G2;") for s in said), said

@@ -138,7 +138,7 @@ def evaluate(
         raise UserError("--shards is scored by the idp metric: add idp to --metrics")
     log = log or (lambda msg: None)
     dev = resolve_device(device)
-    recipe, ckpt_path = None, None
+    recipe, ckpt_path, untrained = None, None, set()
     if has_model:
         if checkpoint is None:
             if not Path(run).is_dir():
@@ -152,6 +152,11 @@ def evaluate(
         cfg = TrainConfig.from_dict(state["config"])
         recipe = build_recipe(cfg, dev)
         recipe.load_state_dict(state, optimizers=False)
+        untrained = _untrained_outputs(recipe, state)
+        if untrained:
+            log(
+                f"not trained in {ckpt_path.name}: {', '.join(sorted(untrained))}; their outputs are not scored"
+            )
         run = Path(run) if run is not None else ckpt_path.parent.parent
         dataset, root = dataset or cfg.dataset, root or cfg.root
     elif dataset is None:
@@ -201,6 +206,7 @@ def evaluate(
             sources = {
                 (COPY if k == "condition" else REAL if k == "target" else k): v
                 for k, v in arrays.items()
+                if k not in untrained
             }
             real_masked = np.stack(
                 [apply_mask(t, m) for t, m in zip(arrays["target"], masks, strict=True)]
@@ -273,6 +279,16 @@ def evaluate(
             with open(Path(run) / f"metric-{rec['metric']}.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(line) + "\n")
     return records
+
+
+def _untrained_outputs(recipe, state: dict) -> set[str]:
+    """Networks of the stages a checkpoint never reached (an untrained PG2 G2 adds a zero
+    residual and would repeat G1's figures under its own name)."""
+    stages = recipe.stages()
+    reached = [i < state["stage_index"] or (i == state["stage_index"] and state["stage_step"] > 0)
+               for i in range(len(stages))]  # fmt: skip
+    trained = {n for st, ok in zip(stages, reached, strict=True) if ok for n in st.trains}
+    return {n for st in stages for n in st.trains} - trained
 
 
 def _reid_checkpoint(ds, path, recipe, device, progress, log) -> Path:
