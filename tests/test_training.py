@@ -28,6 +28,33 @@ def tiny(root, out, **kw):
     return TrainConfig(**base)
 
 
+def on_step(monkeypatch, n: int, action) -> None:
+    """Patch ``PG2Recipe.step`` so that its ``n``-th call returns ``action(recipe, losses)``
+    (which may raise, or change the recipe) instead of the losses."""
+    real_step, calls = PG2Recipe.step, {"n": 0}
+
+    def step(self, stage, batch):
+        calls["n"] += 1
+        out = real_step(self, stage, batch)
+        return action(self, out) if calls["n"] == n else out
+
+    monkeypatch.setattr(PG2Recipe, "step", step)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_at(n: int):
+    """A progress callback that interrupts training after step ``n``."""
+
+    def progress(done, total, **kw):
+        if done == n:
+            raise Interrupt
+
+    return progress
+
+
 def losses_by_step(run):
     out = {}
     for line in (run / "stats.jsonl").read_text().splitlines():
@@ -78,15 +105,8 @@ def test_a_torn_stats_line_does_not_stop_a_resume(synth_root, tmp_path):
 
 
 def test_rows_logged_after_the_last_checkpoint_are_not_doubled_by_a_resume(synth_root, tmp_path):
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_step_5(done, total, **kw):
-        if done == 5:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        train(tiny(synth_root, tmp_path, checkpoint_every=2), progress=stop_after_step_5)
+        train(tiny(synth_root, tmp_path, checkpoint_every=2), progress=stop_at(5))
     run = tmp_path / "00000-pg2-synthetic"
     assert C.latest(run).name == "step-0000004.pt" and max(losses_by_step(run)) == 5
     said = []
@@ -131,16 +151,10 @@ def test_a_worker_error_is_one_line_with_the_workers_own_message(tmp_path, runne
 
 
 def test_ctrl_c_exits_130_and_says_what_a_resume_redoes(synth_root, tmp_path, runner, monkeypatch):
-    real_step = PG2Recipe.step
-    calls = {"n": 0}
+    def interrupt(recipe, losses):
+        raise KeyboardInterrupt
 
-    def step(self, stage, batch):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real_step(self, stage, batch)
-
-    monkeypatch.setattr(PG2Recipe, "step", step)
+    on_step(monkeypatch, 4, interrupt)
     r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--iters", "4",
                             "--width", "4", "--batch-size", "4", "--workers", "0", "--checkpoint-every", "2",
                             "--out", str(tmp_path)])  # fmt: skip
@@ -157,15 +171,8 @@ def test_ctrl_c_exits_130_and_says_what_a_resume_redoes(synth_root, tmp_path, ru
 def test_resume_gives_the_same_losses(synth_root, tmp_path):
     ref = train(tiny(synth_root, tmp_path / "a", checkpoint_every=1))
 
-    class Interrupt(Exception):
-        pass
-
-    def stop_at_step_6(done, total, **kw):
-        if done == 6:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        train(tiny(synth_root, tmp_path / "b", checkpoint_every=1), progress=stop_at_step_6)
+        train(tiny(synth_root, tmp_path / "b", checkpoint_every=1), progress=stop_at(6))
     run = tmp_path / "b" / "00000-pg2-synthetic"
     assert C.latest(run).name == "step-0000006.pt"
     train(tiny(synth_root, tmp_path / "b", checkpoint_every=1), resume=run)
@@ -180,15 +187,7 @@ def test_resume_gives_the_same_losses(synth_root, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(synth_root, tmp_path, monkeypatch):
-    real_step = PG2Recipe.step
-    calls = {"n": 0}
-
-    def step(self, stage, batch):
-        calls["n"] += 1
-        out = real_step(self, stage, batch)
-        return {k: float("nan") for k in out} if calls["n"] == 3 else out
-
-    monkeypatch.setattr(PG2Recipe, "step", step)
+    on_step(monkeypatch, 3, lambda recipe, losses: {k: float("nan") for k in losses})
     with pytest.raises(UserError) as e:
         train(tiny(synth_root, tmp_path))
     good = tmp_path / "00000-pg2-synthetic" / "checkpoints" / "step-0000002.pt"
@@ -204,18 +203,14 @@ def test_poisoned_weights_are_never_named_good_and_a_resume_takes_a_new_lr(
 ):
     """Weights can turn non-finite while the loss still is: such a checkpoint is never written,
     the stop names the newest finite one, and ``--resume`` with ``--lr`` continues from it."""
+
+    def poison(recipe, losses):
+        with torch.no_grad():
+            next(recipe.nets["G1"].parameters()).fill_(float("inf"))
+        return losses  # the loss of this step is still finite
+
     real_step = PG2Recipe.step
-    calls = {"n": 0}
-
-    def step(self, stage, batch):
-        calls["n"] += 1
-        out = real_step(self, stage, batch)
-        if calls["n"] == 3:
-            with torch.no_grad():
-                next(self.nets["G1"].parameters()).fill_(float("inf"))
-        return out  # the loss of this step is still finite
-
-    monkeypatch.setattr(PG2Recipe, "step", step)
+    on_step(monkeypatch, 3, poison)
     with pytest.raises(UserError) as e:
         train(tiny(synth_root, tmp_path, checkpoint_every=1))
     run = tmp_path / "00000-pg2-synthetic"
