@@ -105,18 +105,22 @@ OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam")
 SCHEDULERS = ("single_step", "multi_step", "cosine")
 
 
+def check_choice(what: str, name: str, choices: Sequence[str]) -> None:
+    """A ``UserError`` listing ``choices`` when ``name`` is not one of them."""
+    if name not in choices:
+        raise UserError(f'unknown {what} "{name}"; expected one of: {", ".join(choices)}')
+
+
 def optimizer(model: nn.Module, name: str = "adam", lr: float = 3e-4, weight_decay: float = 5e-4):
     """torchreid's ``build_optimizer`` (``amsgrad`` is Adam with the AMSGrad correction)."""
-    if name not in OPTIMIZERS:
-        raise UserError(f'unknown optimizer "{name}"; expected one of: {", ".join(OPTIMIZERS)}')
+    check_choice("optimizer", name, OPTIMIZERS)
     return _tr().optim.build_optimizer(model, optim=name, lr=lr, weight_decay=weight_decay)
 
 
 def scheduler(opt, name: str = "single_step", stepsize: Sequence[int] = (20,), max_epoch: int = 1):
     """torchreid's ``build_lr_scheduler``, stepped once per epoch; ``cosine`` anneals over
     ``max_epoch`` epochs."""
-    if name not in SCHEDULERS:
-        raise UserError(f'unknown scheduler "{name}"; expected one of: {", ".join(SCHEDULERS)}')
+    check_choice("scheduler", name, SCHEDULERS)
     step: int | list[int] = list(stepsize) if name == "multi_step" else int(stepsize[0])
     return _tr().optim.build_lr_scheduler(
         opt, lr_scheduler=name, stepsize=step, max_epoch=max_epoch

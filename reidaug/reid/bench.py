@@ -137,14 +137,8 @@ def check_config(cfg: BenchConfig) -> None:
     if cfg.scheduler in ("single_step", "multi_step") and not cfg.stepsize:
         raise UserError(f"--scheduler {cfg.scheduler} needs --stepsize")
     adapter.transforms(cfg.height, cfg.width, cfg.transforms)  # names checked here
-    if cfg.optim not in adapter.OPTIMIZERS:
-        raise UserError(
-            f'unknown optimizer "{cfg.optim}"; expected one of: {", ".join(adapter.OPTIMIZERS)}'
-        )
-    if cfg.scheduler not in adapter.SCHEDULERS:
-        raise UserError(
-            f'unknown scheduler "{cfg.scheduler}"; expected one of: {", ".join(adapter.SCHEDULERS)}'
-        )
+    adapter.check_choice("optimizer", cfg.optim, adapter.OPTIMIZERS)
+    adapter.check_choice("scheduler", cfg.scheduler, adapter.SCHEDULERS)
 
 
 class _Mixed(Dataset):

@@ -145,9 +145,6 @@ def train(
         if not (run / "training_options.json").is_file():
             raise UserError(f"not a run directory (no training_options.json): {run}")
         cfg = _resume_config(run, cfg)
-        torn = rundir.read_stats(run)[1]
-        if torn:
-            log(f"{run / 'stats.jsonl'}: skipped {torn} torn line(s) left by an interrupted write")
     _seed_everything(cfg.seed)
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
@@ -171,7 +168,9 @@ def train(
         if state is None:
             raise UserError(f"run {run} has no readable checkpoint to resume from")
         recipe.load_state_dict(state)
-        dropped = rundir.keep_stats_until(run, state["global_step"])
+        dropped, torn = rundir.keep_stats_until(run, state["global_step"])
+        if torn:
+            log(f"{run / 'stats.jsonl'}: skipped {torn} torn line(s) left by an interrupted write")
         if dropped:  # they are logged again when those steps are redone
             log(f"dropped {dropped} stats row(s) logged after {last.name}")
         if new_lr is not None:  # the optimisers' saved learning rate gives way to --lr

@@ -58,18 +58,18 @@ def read_stats(run: Path) -> tuple[list[dict], int]:
     return records, torn
 
 
-def keep_stats_until(run: Path, global_step: int) -> int:
+def keep_stats_until(run: Path, global_step: int) -> tuple[int, int]:
     """Drop the ``stats.jsonl`` rows (and torn lines) logged after ``global_step``, so a resume
-    from that step's checkpoint logs them once; returns how many were dropped."""
+    from that step's checkpoint logs them once; returns ``(rows dropped, torn lines dropped)``."""
     p = run / "stats.jsonl"
     records, torn = read_stats(run)
     keep = [r for r in records if r.get("global_step", 0) <= global_step]
     if len(keep) == len(records) and not torn:
-        return 0
+        return 0, 0
     tmp = p.with_name(f".{p.name}.tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
     tmp.replace(p)
-    return len(records) - len(keep)
+    return len(records) - len(keep), torn
 
 
 def pose_image(pose: torch.Tensor) -> torch.Tensor:
