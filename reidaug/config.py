@@ -11,6 +11,31 @@ from reidaug.errors import UserError
 
 Variant = Literal["g1-l1", "g1-posemask", "g1-d", "full"]
 StageSel = Literal["1", "2", "all"]
+Skip = Literal["concat", "add"]
+
+#: Named starting points for ``TrainConfig``; every field stays overridable.
+#: ``paper`` is the papers' setting; ``cpu`` is what reaches the quality floor on a 2-core CPU
+#: (see the README's generator table for the sweep behind it).
+PRESETS: dict[str, dict] = {
+    "paper": {},
+    "cpu": {
+        "width": 16,
+        "d_width": 16,
+        "skip": "add",
+        "batch_size": 16,
+        "lr": 2e-4,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "iters1": 30000,
+        "iters2": 10000,
+    },
+}
+
+#: Options a resumed run may change (recorded with the step in ``training_options.json``);
+#: all others define the run and are refused with ``--resume``.
+CHANGEABLE = ("iters1", "iters2", "max_seconds", "workers", "device", "log_every", "sample_every",
+              "checkpoint_every", "keep_checkpoints", "stage", "lr", "root", "lambda_l1",
+              "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint")  # fmt: skip
 
 
 @dataclass
@@ -49,7 +74,21 @@ class TrainConfig:
     lambda_d1: float | None = None
     lambda_d2: float | None = None
     num_scales: int = 2
+    skip: Skip = "concat"
+    preset: str = "paper"
+    #: identity loss: weight, and the frozen re-ID checkpoint that embeds the images
+    lambda_id: float = 0.0
+    id_checkpoint: str | None = None
     extra: dict = field(default_factory=dict)
+    #: options changed by resumes: ``{"step", "option", "from", "to"}`` each
+    changes: list = field(default_factory=list)
+
+    @classmethod
+    def from_preset(cls, preset: str = "paper", **overrides) -> TrainConfig:
+        """The named preset with ``overrides`` on top; an unknown name lists the valid ones."""
+        if preset not in PRESETS:
+            raise UserError(f'unknown preset "{preset}"; expected one of: {", ".join(PRESETS)}')
+        return cls.from_dict({**PRESETS[preset], **overrides, "preset": preset})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -7,3 +7,41 @@ class UserError(Exception):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during long work, with what it means for the user (what a resume will redo)."""
+
+
+#: errno values that mean "this output cannot be written here", not a bug.
+_WRITE_ERRNOS = {13: "permission denied", 30: "read-only file system", 28: "no space left on device",
+                 122: "disk quota exceeded", 27: "file too large"}  # fmt: skip
+
+
+def storage_message(e: BaseException) -> str | None:
+    """One line for an ordinary storage fault (read-only folder, full disk), or ``None``.
+
+    Knows ``OSError`` by errno, and the ``RuntimeError`` texts with which torch's and HDF5's
+    writers report a failed write.
+    """
+    if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+        where = f" {e.filename}" if e.filename else ""
+        return f"cannot write{where}: {_WRITE_ERRNOS[e.errno]}"
+    text = str(e)
+    if isinstance(e, RuntimeError) and (
+        "file write failed" in text or "inline_container" in text or "Can't write data" in text
+        or "No space left" in text or "write failed" in text.lower()
+    ):  # fmt: skip
+        return "a write failed (is the disk full?)"
+    return None
+
+
+def memory_message(e: BaseException) -> str | None:
+    """One line for an allocation failure (CPU or CUDA), or ``None``."""
+    text = str(e)
+    if (
+        isinstance(e, MemoryError)
+        or type(e).__name__ == "OutOfMemoryError"
+        or (
+            isinstance(e, RuntimeError)
+            and ("can't allocate memory" in text or "out of memory" in text)
+        )
+    ):
+        return "out of memory: use a smaller --batch-size (or --width)"
+    return None

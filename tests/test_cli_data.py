@@ -116,3 +116,36 @@ def test_check_on_real_market(runner, real_market):
     assert "valid train pairs: 263632" in r.stdout
     assert "test pairs: 12000" in r.stdout
     assert "12116 (745)" in r.stderr
+
+
+def test_check_counts_poses_outside_the_image_and_pairs_naming_missing_images(runner, broken):
+    csv = broken / "annotations" / "market-annotation-train.csv"
+    lines = csv.read_text().splitlines()
+    name = lines[3].split(":")[0]
+    head, ys, xs = lines[3].split(": ")
+    ys = ys.strip("[]").split(", ")
+    lines[3] = f"{head}: [{', '.join(['500', *ys[1:18]])}]: {xs}"
+    csv.write_text("\n".join(lines) + "\n")
+    pairs = broken / "annotations" / "market-pairs-test.csv"
+    pairs.write_text(pairs.read_text() + "0001_c1s1_999999_01.jpg,0001_c2s1_999999_01.jpg\n")
+    r = run(runner, "data", "check", "--dataset", "synthetic", "--root", str(broken), "--quick")
+    assert r.exit_code == 0, r.output
+    assert (
+        f"warning: 1 train poses have keypoints outside the 128x64 image (first: {name})"
+        in r.stderr
+    )
+    assert ("warning: 1 of 121 test pairs name images that do not exist "
+            "(first: 0001_c1s1_999999_01.jpg,0001_c2s1_999999_01.jpg)") in r.stderr  # fmt: skip
+
+
+def test_a_coordinate_too_large_for_an_integer_is_one_error(runner, broken):
+    csv = broken / "annotations" / "market-annotation-train.csv"
+    lines = csv.read_text().splitlines()
+    head, ys, xs = lines[3].split(": ")
+    lines[3] = f"{head}: [{'9' * 30}, {ys.strip('[]').split(', ', 1)[1]}]: {xs}"
+    csv.write_text("\n".join(lines) + "\n")
+    r = run(runner, "data", "check", "--dataset", "synthetic", "--root", str(broken), "--quick")
+    assert r.exit_code == 1
+    assert last_line(r) == (
+        f"Error: annotation row at {csv}:4: coordinate {'9' * 30} is out of range (|value| <= 1000000)"
+    )

@@ -170,3 +170,13 @@ def test_evaluate_images_folder(tiny_run, synth_root, tmp_path, runner):
         .splitlines()[-1]
         .startswith(f"Error: 1 of 6 images are missing from {tmp_path}")
     )
+    # a wrongly shaped image is refused by name, never resized and scored
+    a, b = pairs[0]
+    Image.new("RGB", (1, 1)).save(tmp_path / f"{a}___{b}.png")
+    r = runner.invoke(cli, ["evaluate", "--images", str(tmp_path), "--dataset", "synthetic", "--root",
+                            str(synth_root), "--protocol", "posegan", "--limit", "5"])  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"Error: {tmp_path / f'{a}___{b}.png'} is 1x1 pixels, expected 64x128 (width x height), "
+        "the size of the dataset's images"
+    )

@@ -226,6 +226,11 @@ def test_pose_strategies():
         match=f"the pose bank has {len(bank)} valid poses; --poses {len(bank)} with kmeans needs",
     ):
         PoseSampler(bank, len(bank), "kmeans")
+    # as many poses as the bank allows: every source still gets distinct poses, never its own
+    full = PoseSampler(bank, len(bank) - 1, "kmeans")
+    for s, name in enumerate(bank.names[:5]):
+        picks = full.sample(name, s)
+        assert len(set(picks)) == len(bank) - 1 and bank.names.index(name) not in picks
 
 
 def test_bad_input(runner, run, shards, tmp_path):
@@ -378,3 +383,32 @@ def test_full_disk_keeps_finished_shards(run, tmp_path, monkeypatch):
     monkeypatch.setattr("reidaug.synthesis.job.write_shard", real)
     s = synthesize(out, run=run, poses=2, shard_size=64, batch_size=16, workers=0)
     assert s["skipped_shards"] == 2 and s["complete"]
+
+
+def test_shard_images_are_the_generator_outputs_for_their_source_and_pose(run, shards, synth_root):
+    """Image i of a shard is the model's final image for (its source, its target pose), and its
+    stored pose is the donor's annotation: all-zero images, copied conditions or a misaligned
+    pose fail here."""
+    from reidaug.config import TrainConfig
+    from reidaug.data.pairs import load_image, to_tensor, to_uint8
+    from reidaug.data.pose import render_heatmaps
+    from reidaug.training import build_recipe
+    from reidaug.training import checkpoint as C
+
+    ck = C.load(C_latest(run))
+    cfg = TrainConfig.from_dict(ck["config"])
+    rec = build_recipe(cfg, torch.device("cpu"))
+    rec.load_state_dict(ck, optimizers=False)
+    rec.eval_mode()
+    ds = SyntheticMarket(synth_root)
+    ann = ds.annotations("train")
+    with h5py.File(sorted(shards.glob("shard-*.h5"))[1], "r") as f:
+        images, kps = f["images"][()], f["target_keypoints"][()]
+        src, tgt = f["source_name"].asstr()[()], f["target_name"].asstr()[()]
+    for j in (0, 7, len(images) - 1):
+        assert src[j] != tgt[j] and np.array_equal(kps[j], ann[tgt[j]])
+        cond = load_image(ds.split_dir("train") / src[j], ds.height, ds.width)
+        pose = render_heatmaps(kps[j], ds.height, ds.width, cfg.heatmap)
+        out = to_uint8(rec.final(to_tensor(cond)[None], torch.from_numpy(pose)[None]))[0]
+        assert np.abs(out.astype(int) - images[j].astype(int)).max() <= 1, j
+        assert np.abs(images[j].astype(int) - cond.astype(int)).mean() > 2  # not the condition

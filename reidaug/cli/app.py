@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from reidaug import __version__
-from reidaug.errors import UserError
+from reidaug.errors import UserError, memory_message, storage_message
 
 ProgressFn = Callable[..., None]
 
@@ -49,7 +49,8 @@ class App:
 
         ``fields`` is a format string over the keyword fields, shown after the bar
         (for example ``"loss {loss:.3f}"``). ``rows`` (for example ``"{arm} seed {seed}"``)
-        gives each distinct value of those fields a bar of its own, described by it.
+        gives each distinct value of those fields a bar of its own, described by it. A bar
+        appears with its first update, so a command that fails before any work shows none.
         """
         columns = [
             TextColumn("[bold]{task.description}"),
@@ -64,13 +65,13 @@ class App:
             *columns, console=self.console, disable=self.verbosity < 0, transient=False
         ) as prog:
             tasks: dict[str, object] = {}
-            if not rows:
-                tasks[""] = prog.add_task(description, total=total, extra="")
+            first_total = total
 
             def update(done: int, total: int | None = None, **kw: object) -> None:
                 name = rows.format(**kw) if rows else ""
+                total = first_total if total is None and not rows else total
                 if name not in tasks:
-                    tasks[name] = prog.add_task(name, total=total, extra="")
+                    tasks[name] = prog.add_task(name or description, total=total, extra="")
                 extra = fields.format(**kw) if fields and kw else ""
                 prog.update(tasks[name], completed=done, total=total, extra=extra)
 
@@ -105,6 +106,9 @@ class ReidaugGroup(click.Group):
         except Exception as e:
             if os.environ.get("REIDAUG_DEBUG") == "1":
                 raise
+            known = storage_message(e) or memory_message(e)
+            if known is not None:
+                raise click.ClickException(known) from None
             first = (worker_message(str(e)).strip().splitlines() or [""])[0]
             click.echo(f"Error: unexpected {type(e).__name__}: {first}", err=True)
             click.echo(

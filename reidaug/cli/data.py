@@ -71,6 +71,8 @@ def check(app: App, dataset: str, root: Path | None, annotations: Path | None, q
     click.echo(f"test pairs: {rep.test_pairs}")
     if rep.decoded:
         click.echo(f"images decoded: {rep.decoded}")
+    for w in rep.warnings:
+        click.echo(f"warning: {w}", err=True)
 
 
 @data.command("pairs")

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from reidaug.cli.app import App, pass_app, workers_option
 from reidaug.cli.data import annotations_option, dataset_option, root_option
-from reidaug.config import TrainConfig
+from reidaug.config import PRESETS, TrainConfig
 from reidaug.training import RECIPES, train
+
+_GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
 @click.command("train")
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default="paper",
+    show_default=True,
+    help="Starting point for every option: the papers' settings, or cpu (width 16, additive "
+    "skips, D width 16, batch 16, Adam 2e-4, 30000 + 10000 iterations). Flags given override it.",
+)
 @dataset_option
 @root_option
 @annotations_option
@@ -69,6 +81,29 @@ from reidaug.training import RECIPES, train
     default=None,
     help="Adam learning rate [default: model's].",
 )
+@click.option(
+    "--skip",
+    type=click.Choice(["concat", "add"]),
+    default="concat",
+    show_default=True,
+    help="How the generators' U-Net decoders take the encoder features: concatenated (the "
+    "papers) or added (about half the cost per image on a CPU).",
+)
+@click.option(
+    "--lambda-id",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Weight of the identity loss: cosine distance of frozen re-ID features of the "
+    "generated image and the real target, in every generator stage (0: off).",
+)
+@click.option(
+    "--id-checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Re-ID checkpoint (from bench-reid) of the identity loss [default: the cpu recipe, "
+    "seed 2, trained once on the real training set and cached].",
+)
 @click.option("--heatmap", type=click.Choice(["pg2", "gaussian"]), default="pg2", show_default=True)
 @click.option("--no-flip", is_flag=True, help="Disable left-right flip augmentation.")
 @workers_option
@@ -102,28 +137,83 @@ from reidaug.training import RECIPES, train
     help="MsCGAN discriminator scales.",
 )
 @pass_app
-def train_cmd(app: App, iters: int | None, iters1: int | None, iters2: int | None, minutes: float | None,
-              resume: Path | None, no_flip: bool, out: Path, root: Path | None, annotations: Path | None,
-              **kw) -> None:  # fmt: skip
+@click.pass_context
+def train_cmd(ctx: click.Context, app: App, **kw) -> None:
     """Train pose-guided person generators; writes a run directory with checkpoints and samples.
 
-    Example: reidaug train --dataset market1501 --root ../shared/data/market1501 --model pg2 --width 16 --minutes 25
+    With --resume only the flags you pass change the run: iterations, --minutes, intervals,
+    --lr, loss weights, --workers, --device and --root of a moved dataset (each change is
+    recorded with its step in training_options.json); the others define the run and are refused.
+
+    Example: reidaug train --dataset market1501 --root ../shared/data/market1501 --preset cpu --minutes 25
     """
-    defaults = TrainConfig()
-    cfg = TrainConfig(
-        iters1=iters1 or iters or defaults.iters1,
-        iters2=iters2 or iters or defaults.iters2,
-        max_seconds=minutes * 60 if minutes else None,
-        flip=not no_flip,
-        out=str(out),
-        root=str(root) if root else None,
-        annotations=str(annotations) if annotations else None,
-        seed=app.seed,
-        device=app.device,
-        **kw,
-    )
+    given = {k for k in kw if ctx.get_parameter_source(k) in _GIVEN}
+    for k in ("seed", "device"):  # the global options count when given on the command line
+        if ctx.parent is not None and ctx.parent.get_parameter_source(k) in _GIVEN:
+            given.add(k)
+            kw[k] = getattr(app, k)
+    resume: Path | None = kw.pop("resume")
+    given.discard("resume")
+    opts = _options(kw, given)
+    if resume is not None:
+        why = {"out": "the run stays in its directory", "preset": "a run keeps its preset"}
+        for flag, reason in why.items():
+            if flag in given:
+                raise click.UsageError(f"--{flag} cannot be used with --resume ({reason})")
+        saved = resume / "training_options.json"
+        cfg = TrainConfig.load(saved) if saved.is_file() else TrainConfig()
+        cfg = dataclasses.replace(cfg, **opts)
+    else:
+        cfg = TrainConfig.from_preset(
+            kw["preset"], **{"seed": app.seed, "device": app.device, **opts}
+        )
+    identity = None
+    if cfg.lambda_id > 0:
+        cfg, identity = _identity(app, cfg)
     with app.progress(
         "training", fields="stage {stage} | loss {loss:.4f} | {it_s:.2f} it/s"
     ) as update:
-        run = train(cfg, resume=resume, progress=update, log=app.debug)
+        run = train(cfg, resume=resume, progress=update, log=app.debug, identity=identity)
     click.echo(f"run directory: {run}")
+
+
+def _options(kw: dict, given: set[str]) -> dict:
+    """``TrainConfig`` fields from the flags the user passed (defaults come from the preset or
+    the resumed run, never from the flags' own defaults)."""
+    rename = {"minutes": "max_seconds", "no_flip": "flip"}
+    convert = {
+        "minutes": lambda v: v * 60,
+        "no_flip": lambda v: not v,
+        "out": str,
+        "root": lambda v: str(v.expanduser().resolve()),
+        "annotations": lambda v: str(v.expanduser().resolve()),
+        "id_checkpoint": lambda v: str(v.expanduser().resolve()),
+    }
+    opts = {}
+    for k in sorted(given - {"iters", "preset"}):
+        v = kw[k]
+        opts[rename.get(k, k)] = convert[k](v) if k in convert and v is not None else v
+    if "iters" in given:  # --iters1 / --iters2 win over --iters
+        opts.setdefault("iters1", kw["iters"])
+        opts.setdefault("iters2", kw["iters"])
+    return opts
+
+
+def _identity(app: App, cfg: TrainConfig):
+    """The run's frozen identity network (trained once and cached when no checkpoint is given)."""
+    from reidaug.data import build_dataset
+    from reidaug.device import resolve_device
+    from reidaug.reid.identity import identity_checkpoint, load_identity
+    from reidaug.synthesis.shards import file_sha256
+
+    ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
+    device = resolve_device(cfg.device)
+    with app.progress(
+        "identity network", fields="epoch {epoch}/{epochs} | loss {loss:.3f}"
+    ) as update:
+        path = identity_checkpoint(
+            cfg.dataset, str(ds.root), cfg.id_checkpoint, device, update, app.info
+        )
+    extra = {**cfg.extra, "id_checkpoint_sha256": file_sha256(path)}
+    cfg = dataclasses.replace(cfg, id_checkpoint=str(path), extra=extra)
+    return cfg, load_identity(path, ds.name, ds.num_train_ids, device)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from reidaug.data import keypoints as K
 from reidaug.data.market1501 import Market1501
 from reidaug.data.pairs import load_image, train_pairs, valid_pose_groups
@@ -31,6 +33,16 @@ class DatasetReport:
     train_pairs: int = 0
     test_pairs: int = 0
     decoded: int = 0
+    #: counted problems that do not stop the pipeline (poses outside the image, pairs naming
+    #: images that do not exist), one line each
+    warnings: list[str] = field(default_factory=list)
+
+
+def _outside(kps, height: int, width: int) -> bool:
+    kps = np.asarray(kps)
+    p = K.present(kps)
+    return bool((p & ((kps[..., 0] >= height) | (kps[..., 1] >= width))).any() or
+                ((kps < 0) & (kps != -1)).any())  # fmt: skip
 
 
 def check_dataset(
@@ -71,7 +83,18 @@ def check_dataset(
         rep.splits.append(r)
     rep.junk_images = len(ds.gallery_junk)
     rep.train_pairs = len(train_pairs(ds.train, anns["train"]))
-    rep.test_pairs = len(ds.test_pairs())
+    tests = ds.test_pairs()
+    rep.test_pairs = len(tests)
+    for split, a in anns.items():
+        outside = [n for n, kps in a.items() if _outside(kps, ds.height, ds.width)]
+        if outside:
+            rep.warnings.append(f"{len(outside)} {split} poses have keypoints outside the "
+                                f"{ds.height}x{ds.width} image (first: {outside[0]})")  # fmt: skip
+    names = {i.name for i in ds.items("gallery_all")}  # both ends come from the gallery folder
+    missing = [f"{a},{b}" for a, b in tests if a not in names or b not in names]
+    if missing:
+        rep.warnings.append(f"{len(missing)} of {len(tests)} test pairs name images that do not "
+                            f"exist (first: {missing[0]})")  # fmt: skip
     if decode:
         everything = [*ds.train, *ds.query, *ds.items("gallery_all")]
         for n, it in enumerate(everything, start=1):

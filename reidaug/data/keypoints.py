@@ -48,6 +48,10 @@ MISSING = -1
 _ROW = re.compile(r"^(?P<name>[^:]+): \[(?P<y>[-\d, ]*)\]: \[(?P<x>[-\d, ]*)\]$")
 
 
+#: Largest coordinate an annotation row may hold (far outside any crop; guards integer overflow).
+MAX_COORD = 1_000_000
+
+
 def parse_row(line: str, where: str = "") -> tuple[str, np.ndarray]:
     """Parse one annotation row into ``(name, keypoints)``.
 
@@ -69,6 +73,10 @@ def parse_row(line: str, where: str = "") -> tuple[str, np.ndarray]:
         raise UserError(err) from None
     if len(ys) != NUM_KEYPOINTS or len(xs) != NUM_KEYPOINTS:
         raise UserError(f"{err} (got {len(ys)} ys and {len(xs)} xs)")
+    huge = [v for v in (*ys, *xs) if abs(v) > MAX_COORD]
+    if huge:
+        raise UserError(f"annotation row at {where}: coordinate {huge[0]} is out of range "
+                        f"(|value| <= {MAX_COORD})")  # fmt: skip
     kps = np.stack([np.array(ys), np.array(xs)], axis=1).astype(np.int64)
     kps[(kps[:, 0] < 0) | (kps[:, 1] < 0)] = MISSING
     return m["name"], kps

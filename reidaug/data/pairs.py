@@ -74,10 +74,16 @@ def stats(pairs: Sequence[Pair]) -> dict[str, int]:
     }
 
 
-def load_image(path: Path, height: int = 128, width: int = 64) -> np.ndarray:
-    """Decode an RGB image to ``uint8 (H, W, 3)``; a corrupt or missing file is a ``UserError``."""
+def load_image(path: Path, height: int = 128, width: int = 64, exact: bool = False) -> np.ndarray:
+    """Decode an RGB image to ``uint8 (H, W, 3)``; a corrupt or missing file is a ``UserError``.
+
+    Other sizes are resized, or with ``exact`` refused (a ``UserError`` naming the file).
+    """
     try:
         with Image.open(path) as im:
+            if exact and im.size != (width, height):
+                raise UserError(f"{path} is {im.size[0]}x{im.size[1]} pixels, expected {width}x{height} "
+                                "(width x height), the size of the dataset's images")  # fmt: skip
             im = im.convert("RGB")
             if im.size != (width, height):
                 im = im.resize((width, height), Image.BILINEAR)

@@ -30,7 +30,7 @@ from reidaug.metrics.sharpness import SHARPNESS_METRICS, sharpness
 from reidaug.metrics.ssim import PROTOCOLS, apply_mask, protocol_mask, ssim
 from reidaug.reid.bench import BenchConfig, cached_model
 from reidaug.synthesis.generate import generate_pairs
-from reidaug.synthesis.shards import ShardDataset
+from reidaug.synthesis.shards import ShardDataset, file_sha256
 from reidaug.training import build_recipe
 from reidaug.training import checkpoint as ckpt_io
 
@@ -63,7 +63,10 @@ def _image_batches(
             chunk,
             {
                 "images": np.stack(
-                    [load_image(images / f"{a}___{b}.png", ds.height, ds.width) for a, b in chunk]
+                    [
+                        load_image(images / f"{a}___{b}.png", ds.height, ds.width, exact=True)
+                        for a, b in chunk
+                    ]
                 ),
                 "condition": np.stack([load_image(d / a, ds.height, ds.width) for a, _ in chunk]),
                 "target": np.stack([load_image(d / b, ds.height, ds.width) for _, b in chunk]),
@@ -169,9 +172,12 @@ def evaluate(
         protocols = []
     reid = None
     if "idp" in metrics:
-        reid = load_for(
-            _reid_checkpoint(ds, reid_checkpoint, reid_recipe, dev, progress, log), ds, dev
-        )
+        judge = _reid_checkpoint(ds, reid_checkpoint, reid_recipe, dev, progress, log)
+        trained_against = cfg.extra.get("id_checkpoint_sha256") if recipe is not None else None
+        if trained_against and file_sha256(judge) == trained_against:
+            log(f"warning: the idp judge {judge} is the identity network this generator was trained "
+                "against: its idp figures are flattered; judge with an independent re-ID model")  # fmt: skip
+        reid = load_for(judge, ds, dev)
     idp = None
     if reid is not None and protocols:
         log(f"idp: embedding the {ds.name} gallery")

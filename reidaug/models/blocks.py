@@ -7,6 +7,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from reidaug.config import Skip
+
 Schedule = Literal["linear", "table"]
 
 
@@ -83,8 +85,10 @@ class UNetGenerator(nn.Module):
     is followed by a stride-2 conv to the next block's channels. With ``fc_dim`` the last feature
     map is flattened to ``fc_dim`` units and mapped back to ``width`` channels at the same size
     (no activation on either FC). The decoder mirrors the encoder: at each level it concatenates
-    the encoder's skip, runs a residual block and upsamples to the previous level's channels.
-    A final 3x3 conv (no activation) gives the image. No batch norm, no dropout.
+    the encoder's skip (``skip="concat"``, both papers) or adds it (``skip="add"``, as in
+    Deformable GAN's and Pose-Transfer's cheaper decoders), runs a residual block and upsamples to
+    the previous level's channels. A final 3x3 conv (no activation) gives the image. No batch
+    norm, no dropout.
 
     Args:
         in_channels: input channels (21 for G1: image + 18 heatmaps; 6 for G2).
@@ -104,6 +108,10 @@ class UNetGenerator(nn.Module):
             are ``width // 4``).
         zero_out: initialise the output conv to zero, so a difference-map generator starts as
             the identity on its stage-1 input.
+        skip: ``concat`` joins each encoder feature map to the decoder's input along channels;
+            ``add`` sums them, so every decoder block keeps its level's encoder width (about
+            half the cost per image on a CPU; the FC bottleneck then maps back to the deepest
+            level's channels unless ``fc_channels`` is given).
     """
 
     def __init__(
@@ -121,13 +129,16 @@ class UNetGenerator(nn.Module):
         residual: bool = True,
         fc_channels: int | None = None,
         zero_out: bool = False,
+        skip: Skip = "concat",
     ) -> None:
         super().__init__()
         if num_blocks < 1:
             raise ValueError("num_blocks must be at least 1")
+        if skip not in ("concat", "add"):
+            raise ValueError(f'unknown skip "{skip}"; expected one of: concat, add')
         ch = channel_schedule(width, num_blocks, schedule)
-        self.channels, self.fc_dim = ch, fc_dim
-        self.fc_channels = fc_channels or width
+        self.channels, self.fc_dim, self.skip = ch, fc_dim, skip
+        self.fc_channels = fc_channels or (ch[-1] if skip == "add" else width)
         f = 2 ** (num_blocks - 1)
         if image_size[0] % f or image_size[1] % f:
             raise ValueError(f"image size {image_size} is not divisible by 2^(num_blocks-1) = {f}")
@@ -147,7 +158,11 @@ class UNetGenerator(nn.Module):
         self.dec = nn.ModuleList()
         self.up = nn.ModuleList()
         for level in reversed(range(num_blocks)):
-            cin = x_ch + ch[level]
+            if skip == "add" and x_ch not in (0, ch[level]):
+                raise ValueError(
+                    f"skip=add needs {ch[level]} channels to add at level {level}, got {x_ch}"
+                )
+            cin = ch[level] if skip == "add" else x_ch + ch[level]
             cout = ch[level] if decoder_reduce else cin
             self.dec.append(ResBlock(cin, cout, residual=residual))
             if level > 0:
@@ -171,14 +186,17 @@ class UNetGenerator(nn.Module):
         if self.fc_dim:
             z = self.fc_in(x.flatten(1))
             x = self.fc_out(z).view(x.shape[0], self.fc_channels, *self.bottom)
-            x = torch.cat([x, skips[-1]], 1)
+            x = self._join(x, skips[-1])
         for j, block in enumerate(self.dec):
             if j > 0:
-                x = torch.cat([x, skips[-1 - j]], 1)
+                x = self._join(x, skips[-1 - j])
             x = block(x)
             if j < len(self.up):
                 x = self.up[j](x)
         return self.conv_out(x)
+
+    def _join(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return x + skip if self.skip == "add" else torch.cat([x, skip], 1)
 
 
 class DCGANDiscriminator(nn.Module):

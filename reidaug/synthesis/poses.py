@@ -78,8 +78,9 @@ class PoseSampler:
         if strategy == "kmeans":
             self.canonical = self._kmeans_order()
 
-    def _kmeans_order(self) -> list[list[int]]:
-        """For each of ``n`` centroids, bank indices sorted by distance (nearest first)."""
+    def _kmeans_order(self) -> np.ndarray:
+        """For each of ``n`` centroids, all bank indices sorted by distance (nearest first): with
+        ``n`` close to the bank's size, a centroid's nearest poses may all be taken already."""
         from scipy.cluster.vq import kmeans2
 
         rng = np.random.default_rng(self.seed)
@@ -91,7 +92,7 @@ class PoseSampler:
             ]
         )
         d = ((self.features[None] - cents[:, None]) ** 2).sum(-1)
-        return [list(np.argsort(row, kind="stable")[:8]) for row in d]
+        return np.argsort(d, axis=1, kind="stable").astype(np.int32)
 
     def sample(self, source: str, source_index: int) -> list[int]:
         """Bank indices of the target poses for one source."""
@@ -102,8 +103,11 @@ class PoseSampler:
             return [int(p + (own >= 0 and p >= own)) for p in picks]
         if self.strategy == "kmeans":
             out: list[int] = []
-            for order in self.canonical:
-                out.append(next(int(i) for i in order if i != own and i not in out))
+            taken = {own}
+            for order in self.canonical:  # n + 1 <= bank size: a free pose always remains
+                pick = next(int(i) for i in order if int(i) not in taken)
+                out.append(pick)
+                taken.add(pick)
             return out
         rng = np.random.default_rng([self.seed, source_index])
         start = own if own >= 0 else int(rng.integers(len(self.bank)))

@@ -20,6 +20,7 @@ import bisect
 import hashlib
 import json
 import os
+import shutil
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from reidaug.errors import UserError
+from reidaug.errors import UserError, storage_message
 
 SHARD_PATTERN = "shard-{:05d}.h5"
 MANIFEST = "manifest.json"
@@ -79,11 +80,10 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
                 f.attrs[k] = v
             f.attrs["num_images"] = n
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # h5py reports a full disk as RuntimeError too
         tmp.unlink(missing_ok=True)
-        raise UserError(
-            f"could not write {path.name} ({e.strerror or e}); finished shards are kept"
-        ) from None
+        why = getattr(e, "strerror", None) or storage_message(e) or str(e).splitlines()[0]
+        raise UserError(f"could not write {path.name} ({why}); finished shards are kept") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -130,6 +130,31 @@ def write_manifest(folder: Path, job: dict, total_shards: int) -> dict:
     return manifest
 
 
+def verify(folder: str | os.PathLike, files: list[Path]) -> None:
+    """Check ``files`` against the manifest's sizes and SHA-256 digests; the first shard that
+    differs (truncated, bit-flipped) is a ``UserError`` that names it. Shards the manifest does
+    not list (a job without one) are not checked."""
+    listed = {s["file"]: s for s in read_manifest(Path(folder)).get("shards", [])}
+    for p in files:
+        entry = listed.get(p.name)
+        if entry is None:
+            continue
+        size = p.stat().st_size
+        if entry.get("bytes") not in (None, size):
+            raise UserError(f"shard {p} is {size} bytes, the manifest says {entry['bytes']}: "
+                            "it is truncated or was replaced; synthesize it again")  # fmt: skip
+        if entry.get("sha256") and file_sha256(p) != entry["sha256"]:
+            raise UserError(f"shard {p} does not match its SHA-256 in the manifest: it is "
+                            "corrupt; synthesize it again")  # fmt: skip
+
+
+def _open(p: Path) -> h5py.File:
+    try:
+        return h5py.File(p, "r")
+    except OSError as e:
+        raise UserError(f"shard {p} cannot be read ({str(e).splitlines()[0]})") from None
+
+
 def list_shards(folder: str | os.PathLike) -> list[Path]:
     """The finished shard files of a folder (from the manifest, else by name)."""
     folder = Path(folder)
@@ -155,12 +180,16 @@ class ShardDataset(Dataset):
         torch.Size([128, 64, 3])
     """
 
-    def __init__(self, folder: str | os.PathLike, transform: Callable | None = None) -> None:
+    def __init__(
+        self, folder: str | os.PathLike, transform: Callable | None = None, check: bool = True
+    ) -> None:
         self.files = list_shards(folder)
+        if check:  # every shard against the manifest's SHA-256, before anything reads it
+            verify(folder, self.files)
         self.transform = transform
         counts, self.attrs, meta = [], [], []
         for p in self.files:
-            with h5py.File(p, "r") as f:
+            with _open(p) as f:
                 counts.append(int(f.attrs["num_images"]))
                 self.attrs.append(dict(f.attrs))
                 meta.append(
@@ -240,17 +269,35 @@ def export(
     Names are ``PPPP_cCs1_FFFFFF_01.jpg`` with the source's pid and camera and the job's global
     image index as a unique frame number, so torchreid or any Market reader can load them.
 
+    The images go to a hidden sibling folder renamed into place at the end: an export that
+    fails (a corrupt shard, a full disk) leaves nothing behind and can simply be rerun.
+
     Returns:
         The number of images written.
     """
     ds = ShardDataset(shards)
-    out = Path(out) / "bounding_box_train"
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"output folder exists and is not empty: {out}")
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out) / "bounding_box_train"
+    if final.exists() and any(final.iterdir()):
+        raise UserError(f"output folder exists and is not empty: {final}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    try:
+        done = _export(ds, out, progress)
+        if final.exists():  # an empty folder
+            final.rmdir()
+        os.replace(out, final)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return done
+
+
+def _export(ds: ShardDataset, out: Path, progress: Callable[[int, int], None] | None) -> int:
     done = 0
     for p in ds.files:
-        with h5py.File(p, "r") as f:
+        with _open(p) as f:
             images, pid, camid, index = f["images"], f["pid"][()], f["camid"][()], f["index"][()]
             if index.max(initial=0) > 999_999:
                 raise UserError(
@@ -258,9 +305,7 @@ def export(
                 )
             for j in range(len(pid)):
                 name = f"{int(pid[j]):04d}_c{int(camid[j]) + 1}s1_{int(index[j]):06d}_01.jpg"
-                tmp = out / f".{name}.tmp"
-                Image.fromarray(images[j]).save(tmp, format="JPEG", quality=95)
-                os.replace(tmp, out / name)
+                Image.fromarray(images[j]).save(out / name, format="JPEG", quality=95)
                 done += 1
                 if progress:
                     progress(done, len(ds))

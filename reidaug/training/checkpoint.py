@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from reidaug import __version__
-from reidaug.errors import UserError
+from reidaug.errors import UserError, storage_message
 
 
 def rng_state() -> dict:
@@ -49,8 +49,15 @@ def save(path: str | os.PathLike, payload: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"reidaug_version": __version__, **payload}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"reidaug_version": __version__, **payload}, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # a full disk: torch raises RuntimeError
+        tmp.unlink(missing_ok=True)
+        why = getattr(e, "strerror", None) or storage_message(e) or type(e).__name__
+        raise UserError(
+            f"could not write checkpoint {path} ({why}); earlier checkpoints are kept"
+        ) from None
     return path
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from reidaug.config import TrainConfig
+from reidaug.config import CHANGEABLE, TrainConfig
 from reidaug.data import build_dataset
 from reidaug.data.pairs import PairDataset, train_pairs
 from reidaug.device import resolve_device
@@ -25,9 +25,8 @@ from reidaug.training.recipe import Recipe, Stage, build_recipe
 
 ProgressFn = Callable[..., None]
 
-#: Options that may change when a run is resumed; everything else comes from the run itself.
-RESUMABLE = ("iters1", "iters2", "max_seconds", "workers", "device", "log_every", "sample_every",
-             "checkpoint_every", "keep_checkpoints", "stage")  # fmt: skip
+#: Fields that say where or how a run is kept, not what it computes: not compared on resume.
+_NOT_COMPARED = ("out", "changes")
 
 
 class StepSampler(Sampler[list[int]]):
@@ -77,12 +76,51 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _resume_config(run: Path, new: TrainConfig) -> TrainConfig:
+def _resume_config(run: Path, new: TrainConfig) -> tuple[TrainConfig, dict[str, tuple]]:
+    """The saved options of ``run`` with the changes ``new`` asks for, and those changes as
+    ``{option: (old, new)}``. An option outside :data:`CHANGEABLE` that differs is an error."""
     saved = TrainConfig.load(run / "training_options.json")
-    changes = {k: getattr(new, k) for k in RESUMABLE}
-    if new.lr is not None:  # a learning rate given with --resume replaces the saved one
-        changes["lr"] = new.lr
-    return dataclasses.replace(saved, **changes)
+    if new.root is not None:
+        new = dataclasses.replace(new, root=str(Path(new.root).expanduser().resolve()))
+    changed = {
+        f.name: (getattr(saved, f.name), getattr(new, f.name))
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in _NOT_COMPARED and getattr(saved, f.name) != getattr(new, f.name)
+    }
+    fixed = [k for k in changed if k not in CHANGEABLE]
+    if fixed:
+        k = fixed[0]
+        raise UserError(
+            f"--{k.replace('_', '-')} cannot change when a run is resumed ({run} has "
+            f"{k} = {changed[k][0]!r}, asked for {changed[k][1]!r}); start a new run instead"
+        )
+    return dataclasses.replace(saved, **{k: v for k, (_, v) in changed.items()}), changed
+
+
+def _available_bytes() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` (Linux), else ``None``."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(data: PairDataset, cfg: TrainConfig) -> None:
+    """Refuse a batch whose input tensors alone (a worker's batch, its collated copy and the
+    batch in the main process) cannot fit in the memory available: the kernel would kill the
+    run without a message."""
+    avail = _available_bytes()
+    if avail is None or len(data) == 0:
+        return
+    item = sum(t.numel() * t.element_size() for t in data[0].values() if torch.is_tensor(t))
+    need = 3 * cfg.batch_size * item
+    if need > avail:
+        raise UserError(f"--batch-size {cfg.batch_size} needs at least {need / 2**30:.1f} GiB for its "
+                        f"input tensors alone; {avail / 2**30:.1f} GiB are available")  # fmt: skip
 
 
 def _select(stages: list[Stage], which: str) -> list[int]:
@@ -115,15 +153,20 @@ def train(
     resume: str | Path | None = None,
     progress: ProgressFn | None = None,
     log: Callable[[str], None] | None = None,
+    identity: torch.nn.Module | None = None,
 ) -> Path:
     """Train a model and return its run directory.
 
     Args:
-        cfg: the run's options (``TrainConfig``).
-        resume: a run directory to continue from its latest checkpoint; its saved options
-            win, except the iteration counts, time budget and logging frequencies.
+        cfg: the run's options (``TrainConfig``). With ``resume``, the run's saved options
+            with the wanted changes: options in :data:`~reidaug.config.CHANGEABLE` may differ
+            (each change is recorded with its step in ``training_options.json``), any other
+            difference is a ``UserError``; ``out`` is not compared.
+        resume: a run directory to continue from its latest checkpoint.
         progress: called as ``progress(done, total, stage=, loss=, it_s=)`` after each step.
         log: called with one-line messages (run directory, checkpoints, stage changes).
+        identity: the frozen identity loss (``identity(fake, target)``) of a run with
+            ``lambda_id > 0`` (see :mod:`reidaug.reid.identity`).
 
     Returns:
         The run directory ``RUNS/NNNNN-<model>-<dataset>``.
@@ -139,19 +182,20 @@ def train(
     """
     log = log or (lambda msg: None)
     device = dist.init_from_env(resolve_device(cfg.device))
-    new_lr = cfg.lr if resume is not None else None
+    changed: dict[str, tuple] = {}
     if resume is not None:
         run = Path(resume)
         if not (run / "training_options.json").is_file():
             raise UserError(f"not a run directory (no training_options.json): {run}")
-        cfg = _resume_config(run, cfg)
+        cfg, changed = _resume_config(run, cfg)
     _seed_everything(cfg.seed)
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     ds.check_before_run()
     pairs = train_pairs(ds.train, ds.annotations("train"))
     data = PairDataset(ds, pairs, "train", heatmap=cfg.heatmap, flip=cfg.flip)
-    recipe = build_recipe(cfg, device)
+    _check_memory(data, cfg)
+    recipe = build_recipe(cfg, device, identity)
     stages = recipe.stages()
     selected = _select(stages, cfg.stage)
     offsets = np.cumsum([0] + [s.iters for s in stages]).tolist()
@@ -173,11 +217,12 @@ def train(
             log(f"{run / 'stats.jsonl'}: skipped {torn} torn line(s) left by an interrupted write")
         if dropped:  # they are logged again when those steps are redone
             log(f"dropped {dropped} stats row(s) logged after {last.name}")
-        if new_lr is not None:  # the optimisers' saved learning rate gives way to --lr
+        if "lr" in changed:  # the optimisers' saved learning rate gives way to --lr
             for opt in recipe.opts.values():
                 for group in opt.param_groups:
-                    group["lr"] = new_lr
-            log(f"learning rate set to {new_lr:g} from step {state['global_step']} on")
+                    group["lr"] = recipe.opt("lr")
+        if changed and dist.is_main():
+            cfg = _record_changes(run, cfg, changed, state["global_step"], log)
         ckpt_io.set_rng_state(state["rng"])
         pos = (state["stage_index"], state["stage_step"])
         unfinished = pos[1] < stages[pos[0]].iters
@@ -258,6 +303,17 @@ def train(
         raise
     engine.finish(samples, *(engine.last_pos or (0, 0)))
     return run
+
+
+def _record_changes(run: Path, cfg: TrainConfig, changed: dict[str, tuple], step: int,
+                    log: Callable[[str], None]) -> TrainConfig:  # fmt: skip
+    """Append ``changed`` with its step to the options and rewrite ``training_options.json``."""
+    rows = [{"step": step, "option": k, "from": a, "to": b} for k, (a, b) in changed.items()]
+    cfg = dataclasses.replace(cfg, changes=[*cfg.changes, *rows])
+    rundir.write_options(run, cfg)
+    for r in rows:
+        log(f"{r['option']} changed from {r['from']!r} to {r['to']!r} at step {step}")
+    return cfg
 
 
 def _discard_if_empty(run: Path, log: Callable[[str], None]) -> None:

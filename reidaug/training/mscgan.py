@@ -31,12 +31,12 @@ class MsCGANRecipe(PG2Recipe):
     defaults = {"lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "lambda_l1": 10.0, "lambda_bg": 1.0,
                 "lambda_d1": 1.0, "lambda_d2": 1.0, "lambda_d3": 1.0, "d_width": 128}  # fmt: skip
 
-    def __init__(self, cfg, device):
+    def __init__(self, cfg, device, identity=None):
         if cfg.variant != "full":
             raise UserError(
                 f"--variant {cfg.variant} is a PG2 ablation; MsCGAN trains G1 then G2 (full)"
             )
-        super().__init__(cfg, device)
+        super().__init__(cfg, device, identity)
 
     def build_nets(self) -> dict[str, nn.Module]:
         return build(
@@ -44,6 +44,7 @@ class MsCGANRecipe(PG2Recipe):
             width=self.cfg.width,
             d_width=int(self.opt("d_width")),
             num_scales=self.cfg.num_scales,
+            skip=self.cfg.skip,
         )
 
     @property
@@ -75,8 +76,9 @@ class MsCGANRecipe(PG2Recipe):
         if stage == "1":
             out = self._g1(cond, pose)
             loss = l1(out, y) + lam_bg * background_l1(out, y, mask)
-            self.update("G1", loss)
-            return {"loss_G1": loss.item()}
+            lid = self.id_loss(out, y)
+            self.update("G1", loss if lid is None else loss + lid)
+            return {"loss_G1": loss.item()} | ({} if lid is None else {"loss_id": lid.item()})
         with torch.no_grad():
             y1 = self._g1(cond, pose)
         with self.autocast():
@@ -100,10 +102,12 @@ class MsCGANRecipe(PG2Recipe):
                 for k, d in enumerate(ds, start=1)
             )
         lg = adv + lam_l1 * l1(fake, y) + lam_bg * background_l1(fake, y, mask)
-        self.update("G2", lg)
+        lid = self.id_loss(fake, y)
+        self.update("G2", lg if lid is None else lg + lid)
         for d in ds:
             self.requires_grad(d, True)
-        return {"loss_D": ld.item(), "loss_G2": lg.item(), "l1": l1(fake.detach(), y).item()}
+        out = {"loss_D": ld.item(), "loss_G2": lg.item(), "l1": l1(fake.detach(), y).item()}
+        return out if lid is None else {**out, "loss_id": lid.item()}
 
 
 register_recipe("mscgan", MsCGANRecipe)

@@ -19,14 +19,13 @@ class PG2Recipe(Recipe):
     #: Paper defaults: Adam lr 2e-5, betas (0.5, 0.999); lambda = 10 for the G2 pose-mask L1.
     defaults = {"lr": 2e-5, "beta1": 0.5, "beta2": 0.999, "lambda_l1": 10.0, "d_width": 64}
 
-    def __init__(self, cfg, device):
+    def __init__(self, cfg, device, identity=None):
         self.gan = GANLoss("bce")
-        super().__init__(cfg, device)
+        super().__init__(cfg, device, identity)
 
     def build_nets(self) -> dict[str, nn.Module]:
-        return build(
-            "pg2", width=self.cfg.width, d_width=int(self.opt("d_width")), variant=self.cfg.variant
-        )
+        return build("pg2", width=self.cfg.width, d_width=int(self.opt("d_width")),
+                     variant=self.cfg.variant, skip=self.cfg.skip)  # fmt: skip
 
     def stages(self) -> list[Stage]:
         v = self.cfg.variant
@@ -51,13 +50,15 @@ class PG2Recipe(Recipe):
         self.requires_grad("D", False)
         with self.autocast():
             lg = pg2_g2_loss(self.gan, D(self.to_input(cond, fake)), fake, target, mask, lam)
-        self.update(gen, lg)
+        lid = self.id_loss(fake, target)
+        self.update(gen, lg if lid is None else lg + lid)
         self.requires_grad("D", True)
-        return {
+        out = {
             "loss_D": ld.item(),
             f"loss_{gen}": lg.item(),
             "l1": l1(fake.detach(), target).item(),
         }
+        return out if lid is None else {**out, "loss_id": lid.item()}
 
     def step(self, stage: str, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cond, pose, target, mask = (
@@ -73,8 +74,9 @@ class PG2Recipe(Recipe):
             loss = (
                 l1(out, target) if self.cfg.variant == "g1-l1" else pose_mask_l1(out, target, mask)
             )
-            self.update("G1", loss)
-            return {"loss_G1": loss.item()}
+            lid = self.id_loss(out, target)
+            self.update("G1", loss if lid is None else loss + lid)
+            return {"loss_G1": loss.item()} | ({} if lid is None else {"loss_id": lid.item()})
         with torch.no_grad():
             g1 = self._g1(cond, pose)
         with self.autocast():

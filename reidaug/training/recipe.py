@@ -32,9 +32,12 @@ class Recipe:
     name = "base"
     defaults: dict[str, float] = {}
 
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+    def __init__(
+        self, cfg: TrainConfig, device: torch.device, identity: nn.Module | None = None
+    ) -> None:
         self.cfg = cfg
         self.device = device
+        self.identity = identity.to(device) if identity is not None else None
         self.amp = device.type == "cuda"
         self.nets: dict[str, nn.Module] = self.build_nets()
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -67,6 +70,18 @@ class Recipe:
         """A config value, or this model's paper default when the config leaves it ``None``."""
         v = getattr(self.cfg, key)
         return self.defaults[key] if v is None else v
+
+    def id_loss(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        """``lambda_id`` times the identity loss of ``fake`` against ``target``, or ``None``
+        when the run has no identity loss."""
+        if not self.cfg.lambda_id:
+            return None
+        if self.identity is None:
+            raise UserError(
+                "--lambda-id needs an identity network: pass --id-checkpoint FILE (a re-ID "
+                "checkpoint of reidaug bench-reid) or let reidaug train build one"
+            )
+        return self.cfg.lambda_id * self.identity(fake, target)
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
@@ -129,15 +144,21 @@ class Recipe:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
 
-RECIPES: dict[str, Callable[[TrainConfig, torch.device], Recipe]] = {}
+RECIPES: dict[str, Callable[..., Recipe]] = {}
 
 
-def register_recipe(name: str, cls: Callable[[TrainConfig, torch.device], Recipe]) -> None:
+def register_recipe(name: str, cls: Callable[..., Recipe]) -> None:
     RECIPES[name] = cls
 
 
-def build_recipe(cfg: TrainConfig, device: torch.device) -> Recipe:
-    """Instantiate the recipe of ``cfg.model``; an unknown name lists the valid ones."""
+def build_recipe(
+    cfg: TrainConfig, device: torch.device, identity: nn.Module | None = None
+) -> Recipe:
+    """Instantiate the recipe of ``cfg.model``; an unknown name lists the valid ones.
+
+    ``identity`` is the frozen identity-loss module (``identity(fake, target)`` -> scalar) that
+    a run with ``lambda_id > 0`` trains against; generation never needs it.
+    """
     if cfg.model not in RECIPES:
         raise UserError(f'Unknown model "{cfg.model}"; expected one of: {", ".join(RECIPES)}')
-    return RECIPES[cfg.model](cfg, device)
+    return RECIPES[cfg.model](cfg, device, identity)

@@ -15,6 +15,13 @@ from reidaug.config import TrainConfig
 from reidaug.data.pairs import to_uint8
 
 
+def write_options(run: Path, cfg: TrainConfig) -> None:
+    """Write ``training_options.json`` atomically (temp file renamed into place)."""
+    tmp = run / ".training_options.json.tmp"
+    tmp.write_text(cfg.to_json() + "\n")
+    tmp.replace(run / "training_options.json")
+
+
 def create(runs: str | Path, cfg: TrainConfig) -> Path:
     """Make the next numbered run directory and write ``training_options.json``."""
     runs = Path(runs)
@@ -23,7 +30,7 @@ def create(runs: str | Path, cfg: TrainConfig) -> Path:
     run = runs / f"{max(ids, default=-1) + 1:05d}-{cfg.model}-{cfg.dataset}"
     (run / "samples").mkdir(parents=True)
     (run / "checkpoints").mkdir()
-    (run / "training_options.json").write_text(cfg.to_json() + "\n")
+    write_options(run, cfg)
     return run
 
 

@@ -1,0 +1,189 @@
+"""Generator options: additive skips, presets, the identity loss, and what a resume may change."""
+
+import json
+
+import pytest
+import torch
+
+from reidaug.cli import cli
+from reidaug.config import PRESETS, TrainConfig
+from reidaug.data import SyntheticMarket
+from reidaug.models import build
+from reidaug.reid import adapter
+from reidaug.reid import model as reid_model
+from reidaug.reid.identity import IdentityLoss, load_identity
+from reidaug.training import build_recipe, train
+from reidaug.training import checkpoint as C
+from tests.test_training import tiny
+
+
+@pytest.mark.parametrize("model", ["pg2", "mscgan"])
+def test_additive_skips_add_encoder_features_and_cost_less(model):
+    concat, add = build(model, width=8), build(model, width=8, skip="add")
+    x = torch.randn(2, 21, 128, 64)
+    assert add["G1"](x).shape == concat["G1"](x).shape == (2, 3, 128, 64)
+    assert add["G2"](torch.randn(2, 6, 128, 64)).shape == (2, 3, 128, 64)
+    g = add["G1"]
+    # every decoder block keeps its level's encoder width: nothing is concatenated
+    assert [b.conv1[0].in_channels for b in g.dec] == g.channels[::-1]
+    n = {k: sum(p.numel() for p in v["G1"].parameters()) for k, v in (("c", concat), ("a", add))}
+    if model == "pg2":
+        assert n["a"] < n["c"]
+    # the skip is really used: zeroing one encoder level changes the output
+    torch.manual_seed(0)
+    y0 = g(x)
+    with torch.no_grad():
+        g.enc[1].conv2[0].weight.zero_()
+        g.enc[1].conv2[0].bias.zero_()
+    assert not torch.allclose(g(x), y0)
+
+
+def test_the_cpu_preset_and_flags_on_top(runner, synth_root, tmp_path):
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
+                            "--width", "4", "--iters", "2", "--workers", "0", "--out", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    cfg = TrainConfig.load(next(tmp_path.iterdir()) / "training_options.json")
+    assert (cfg.preset, cfg.skip, cfg.lr, cfg.batch_size, cfg.d_width) == (
+        "cpu",
+        "add",
+        2e-4,
+        16,
+        16,
+    )
+    assert (cfg.width, cfg.iters1, cfg.iters2) == (4, 2, 2)  # flags given win over the preset
+    paper = TrainConfig.from_preset("paper")
+    assert (paper.skip, paper.width, paper.lr) == ("concat", 128, None)  # None: PG2's 2e-5
+    assert set(PRESETS) == {"paper", "cpu"}
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--preset", "fast"])
+    assert r.exit_code == 2 and "'fast' is not one of 'cpu', 'paper'" in r.stderr
+
+
+def _reid_checkpoint(path, num_classes, dataset="synthetic"):
+    torch.manual_seed(0)
+    net = adapter.build_model("osnet_x0_25", num_classes)
+    reid_model.save(net, path, name="osnet_x0_25", height=128, width=64, num_classes=num_classes,
+                    dataset=dataset, recipe={})  # fmt: skip
+    return path
+
+
+def test_identity_loss_is_a_frozen_cosine_distance(synth_root, tmp_path):
+    ds = SyntheticMarket(synth_root)
+    loss = load_identity(_reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids), "synthetic",
+                         ds.num_train_ids)  # fmt: skip
+    loss.train()
+    assert not loss.net.training  # batch-norm statistics stay frozen
+    a, b = torch.rand(2, 3, 128, 64) * 2 - 1, torch.rand(2, 3, 128, 64) * 2 - 1
+    assert loss(a, a).item() == pytest.approx(0, abs=1e-5)
+    fake = b.clone().requires_grad_(True)
+    value = loss(fake, a)
+    fa, fb = loss.embed(a), loss.embed(b)
+    expect = (1 - torch.nn.functional.cosine_similarity(fa, fb)).mean()
+    assert value.item() == pytest.approx(expect.item(), rel=1e-5) and value.item() > 0
+    value.backward()
+    assert fake.grad.abs().sum() > 0
+    assert all(p.grad is None for p in loss.net.parameters())
+    with pytest.raises(Exception, match="trained on market1501"):
+        load_identity(_reid_checkpoint(tmp_path / "m.pt", ds.num_train_ids, "market1501"),
+                      "synthetic", ds.num_train_ids)  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["pg2", "mscgan"])
+def test_identity_loss_trains_every_generator_stage(synth_root, tmp_path, model):
+    ds = SyntheticMarket(synth_root)
+    ck = _reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids)
+    identity = load_identity(ck, "synthetic", ds.num_train_ids)
+    runs = {}
+    for lam in (0.0, 5.0):
+        cfg = tiny(synth_root, tmp_path / str(lam), model=model, iters1=2, iters2=2, lambda_id=lam,
+                   id_checkpoint=str(ck))  # fmt: skip
+        runs[lam] = train(cfg, identity=identity if lam else None)
+    stats = [json.loads(x) for x in (runs[5.0] / "stats.jsonl").read_text().splitlines()]
+    assert {s["stage"] for s in stats if "loss_id" in s["losses"]} == {"1", "2"}
+    assert all(s["losses"]["loss_id"] > 0 for s in stats)
+    assert all("loss_id" not in s["losses"] for s in (
+        json.loads(x) for x in (runs[0.0] / "stats.jsonl").read_text().splitlines()))  # fmt: skip
+    # same seed, same batches: only the identity term tells the generators apart
+    a, b = (C.load(C.latest(r))["nets"] for r in (runs[0.0], runs[5.0]))
+    for net in ("G1", "G2"):
+        assert any(not torch.equal(a[net][k], b[net][k]) for k in a[net]), net
+
+
+def test_identity_loss_without_a_network_is_refused(runner, synth_root, tmp_path):
+    cfg = tiny(synth_root, tmp_path, lambda_id=1.0)
+    with pytest.raises(Exception, match="--lambda-id needs an identity network"):
+        train(cfg)
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--lambda-id", "1",
+                            "--id-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"Error: identity network checkpoint not found: {tmp_path / 'none.pt'}"
+    )
+
+
+def test_the_cli_records_the_identity_network(runner, synth_root, tmp_path):
+    ds = SyntheticMarket(synth_root)
+    ck = _reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids)
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "4",
+                            "--iters", "1", "--batch-size", "2", "--workers", "0", "--lambda-id", "0.5",
+                            "--id-checkpoint", str(ck), "--out", str(tmp_path / "r")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    cfg = TrainConfig.load(next((tmp_path / "r").iterdir()) / "training_options.json")
+    assert cfg.lambda_id == 0.5 and cfg.id_checkpoint == str(ck.resolve())
+    assert len(cfg.extra["id_checkpoint_sha256"]) == 64
+
+
+def test_a_resume_keeps_saved_options_changes_only_given_flags_and_records_them(
+    runner, synth_root, tmp_path
+):
+    def invoke(*args):
+        r = runner.invoke(cli, ["train", *args])
+        assert "Traceback" not in r.output
+        return r
+
+    r = invoke("--dataset", "synthetic", "--root", str(synth_root), "--width", "4", "--d-width", "4",
+               "--iters", "3", "--batch-size", "2", "--workers", "0", "--log-every", "1",
+               "--checkpoint-every", "1", "--out", str(tmp_path))  # fmt: skip
+    assert r.exit_code == 0, r.output
+    run = next(tmp_path.iterdir())
+    # no flags: the finished 3+3 run stays finished (not the 22000 + 14000 defaults)
+    assert invoke("--resume", str(run), "--workers", "0").exit_code == 0
+    assert C.load(C.latest(run))["global_step"] == 6
+    cfg = TrainConfig.load(run / "training_options.json")
+    assert (cfg.iters1, cfg.iters2, cfg.log_every, cfg.checkpoint_every) == (3, 3, 1, 1)
+    for flags, name in ((["--width", "8"], "width"), (["--batch-size", "4"], "batch_size"),
+                        (["--model", "mscgan"], "model"), (["--dataset", "market1501"], "dataset"),
+                        (["--skip", "add"], "skip")):  # fmt: skip
+        r = invoke("--resume", str(run), *flags)
+        assert r.exit_code == 1, flags
+        assert "training" not in r.output  # no progress bar line is left before the Error
+        assert (
+            r.stderr.strip()
+            .splitlines()[-1]
+            .startswith(
+                f"Error: --{name.replace('_', '-')} cannot change when a run is resumed ({run} has {name} = "
+            )
+        )
+    r = invoke("--resume", str(run), "--out", str(tmp_path / "x"))
+    assert r.exit_code == 2 and "--out cannot be used with --resume" in r.stderr
+    assert TrainConfig.load(run / "training_options.json") == cfg  # refusals change nothing
+    r = invoke("--resume", str(run), "--iters2", "5", "--lr", "1e-4", "--workers", "0")
+    assert r.exit_code == 0, r.output
+    cfg = TrainConfig.load(run / "training_options.json")
+    assert (cfg.iters2, cfg.lr) == (5, 1e-4)
+    assert cfg.changes == [
+        {"step": 6, "option": "iters2", "from": 3, "to": 5},
+        {"step": 6, "option": "lr", "from": None, "to": 1e-4},
+    ]
+    ck = C.load(C.latest(run))
+    assert ck["global_step"] == 8 and ck["config"]["changes"] == cfg.changes
+    rec = build_recipe(TrainConfig.from_dict(ck["config"]), torch.device("cpu"))
+    rec.load_state_dict(ck)
+    assert all(g["lr"] == 1e-4 for o in rec.opts.values() for g in o.param_groups)
+
+
+def test_identity_loss_resizes_to_the_network_input():
+    torch.manual_seed(0)
+    loss = IdentityLoss(adapter.build_model("osnet_x0_25", 5), 256, 128)
+    a = torch.rand(1, 3, 128, 64) * 2 - 1
+    big = torch.nn.functional.interpolate(a, size=(256, 128), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(loss.embed(a), loss.embed(big))
