@@ -1,5 +1,10 @@
 """Errors that the CLI shows to the user as one line."""
 
+from __future__ import annotations
+
+import os
+import shutil
+
 
 class UserError(Exception):
     """A problem with the user's input (paths, flags, files), shown as ``Error: <message>``."""
@@ -14,11 +19,12 @@ _WRITE_ERRNOS = {13: "permission denied", 30: "read-only file system", 28: "no s
                  122: "disk quota exceeded", 27: "file too large"}  # fmt: skip
 
 
-def storage_message(e: BaseException) -> str | None:
+def storage_message(e: BaseException, folder: str | os.PathLike | None = None) -> str | None:
     """One line for an ordinary storage fault (read-only folder, full disk), or ``None``.
 
     Knows ``OSError`` by errno, and the ``RuntimeError`` texts with which torch's and HDF5's
-    writers report a failed write.
+    writers report a failed write; for those, a ``folder`` with (almost) no free space left is
+    named a full disk. Call it before removing what the failed write left behind.
     """
     if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
         where = f" {e.filename}" if e.filename else ""
@@ -28,6 +34,12 @@ def storage_message(e: BaseException) -> str | None:
         "file write failed" in text or "inline_container" in text or "Can't write data" in text
         or "No space left" in text or "write failed" in text.lower()
     ):  # fmt: skip
+        if folder is not None:
+            try:
+                if shutil.disk_usage(folder).free < 1 << 20:
+                    return "no space left on device"
+            except OSError:
+                pass
         return "a write failed (is the disk full?)"
     return None
 

@@ -123,8 +123,9 @@ def test_check_counts_poses_outside_the_image_and_pairs_naming_missing_images(ru
     lines = csv.read_text().splitlines()
     name = lines[3].split(":")[0]
     head, ys, xs = lines[3].split(": ")
-    ys = ys.strip("[]").split(", ")
-    lines[3] = f"{head}: [{', '.join(['500', *ys[1:18]])}]: {xs}"
+    ys, xs = ys.strip("[]").split(", "), xs.strip("[]").split(", ")
+    ys[1], xs[1] = "500", "10"  # the neck, far below the image
+    lines[3] = f"{head}: [{', '.join(ys)}]: [{', '.join(xs)}]"
     csv.write_text("\n".join(lines) + "\n")
     pairs = broken / "annotations" / "market-pairs-test.csv"
     pairs.write_text(pairs.read_text() + "0001_c1s1_999999_01.jpg,0001_c2s1_999999_01.jpg\n")

@@ -52,13 +52,14 @@ def _reidaug(*args, cwd=None) -> subprocess.CompletedProcess:
                           env=env, cwd=cwd, timeout=600)  # fmt: skip
 
 
-def test_a_truncated_shard_is_named_and_export_leaves_nothing(run, tmp_path, runner):
+def test_a_truncated_shard_is_named_and_export_leaves_nothing(run, synth_root, tmp_path, runner):
     sh = _shards(run, tmp_path / "s")
     bad = sorted(sh.glob("shard-*.h5"))[1]
     data = bad.read_bytes()
     bad.write_bytes(data[: len(data) // 2])
-    for cmd in (["synthesize", "export", "--shards", str(sh), "--out", str(tmp_path / "m")],
-                ["evaluate", "--shards", str(sh), "--dataset", "synthetic", "--metrics", "is"]):  # fmt: skip
+    for cmd in (["export", "--shards", str(sh), "--out", str(tmp_path / "m")],
+                ["bench-reid", "--shards", str(sh), "--dataset", "synthetic", "--root", str(synth_root),
+                 "--out", str(tmp_path / "b")]):  # fmt: skip
         r = runner.invoke(cli, cmd)
         assert r.exit_code == 1 and "Traceback" not in r.output, r.output
         assert r.stderr.strip().splitlines()[-1].startswith(f"Error: shard {bad} is ")

@@ -222,7 +222,7 @@ def test_poisoned_weights_are_never_named_good_and_a_resume_takes_a_new_lr(
     monkeypatch.setattr(PG2Recipe, "step", real_step)
     said = []
     train(tiny(synth_root, tmp_path, checkpoint_every=1, lr=2e-4), resume=run, log=said.append)
-    assert any("learning rate set to 0.0002 from step 2 on" in s for s in said), said
+    assert "lr changed from 0.001 to 0.0002 at step 2" in said, said
     final = C.load(C.latest(run))
     assert final["global_step"] == 8 and C.finite(final["nets"])
     assert {g["lr"] for o in final["opts"].values() for g in o["param_groups"]} == {2e-4}

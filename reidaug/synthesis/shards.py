@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -58,35 +59,42 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
     """
     tmp = path.with_name(f".{path.name}.tmp")
     n = len(data["images"])
-    try:
-        with h5py.File(tmp, "w", libver="latest", track_order=True) as f:
-            # one image per chunk: random access decompresses only the image asked for
-            f.create_dataset("images", data=data["images"], dtype=np.uint8, chunks=(1, *data["images"].shape[1:]),
+    buf = io.BytesIO()  # HDF5 is built in memory: its library never meets a full disk
+    with h5py.File(buf, "w", libver="latest", track_order=True) as f:
+        # one image per chunk: random access decompresses only the image asked for
+        f.create_dataset("images", data=data["images"], dtype=np.uint8, chunks=(1, *data["images"].shape[1:]),
                              compression="gzip", compression_opts=4, track_times=False)  # fmt: skip
-            for key, dtype in (
-                ("pid", np.int64),
-                ("label", np.int64),
-                ("camid", np.int64),
-                ("index", np.int64),
-            ):
-                f.create_dataset(key, data=np.asarray(data[key], dtype=dtype), track_times=False)
-            for key in ("source_name", "target_name"):
-                f.create_dataset(
-                    key, data=np.asarray(data[key], dtype=object), dtype=STR, track_times=False
-                )
-            f.create_dataset("target_keypoints", data=np.asarray(data["target_keypoints"], dtype=np.int16),
+        for key, dtype in (
+            ("pid", np.int64),
+            ("label", np.int64),
+            ("camid", np.int64),
+            ("index", np.int64),
+        ):
+            f.create_dataset(key, data=np.asarray(data[key], dtype=dtype), track_times=False)
+        for key in ("source_name", "target_name"):
+            f.create_dataset(
+                key, data=np.asarray(data[key], dtype=object), dtype=STR, track_times=False
+            )
+        f.create_dataset("target_keypoints", data=np.asarray(data["target_keypoints"], dtype=np.int16),
                              track_times=False)  # fmt: skip
-            for k, v in attrs.items():
-                f.attrs[k] = v
-            f.attrs["num_images"] = n
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        f.attrs["num_images"] = n
+    try:
+        _write_file(tmp, buf.getbuffer())
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # h5py reports a full disk as RuntimeError too
+    except OSError as e:
         tmp.unlink(missing_ok=True)
-        why = getattr(e, "strerror", None) or storage_message(e) or str(e).splitlines()[0]
+        why = e.strerror or storage_message(e) or str(e)
         raise UserError(f"could not write {path.name} ({why}); finished shards are kept") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_file(path: Path, data: memoryview) -> None:
+    with open(path, "wb") as out:
+        out.write(data)
 
 
 def read_manifest(folder: Path) -> dict:

@@ -53,8 +53,8 @@ def save(path: str | os.PathLike, payload: dict) -> Path:
         torch.save({"reidaug_version": __version__, **payload}, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # a full disk: torch raises RuntimeError
+        why = getattr(e, "strerror", None) or storage_message(e, path.parent) or type(e).__name__
         tmp.unlink(missing_ok=True)
-        why = getattr(e, "strerror", None) or storage_message(e) or type(e).__name__
         raise UserError(
             f"could not write checkpoint {path} ({why}); earlier checkpoints are kept"
         ) from None

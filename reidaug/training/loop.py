@@ -114,9 +114,11 @@ def _check_memory(data: PairDataset, cfg: TrainConfig) -> None:
     batch in the main process) cannot fit in the memory available: the kernel would kill the
     run without a message."""
     avail = _available_bytes()
-    if avail is None or len(data) == 0:
+    if avail is None:
         return
-    item = sum(t.numel() * t.element_size() for t in data[0].values() if torch.is_tensor(t))
+    h, w = data.height, data.width
+    planes = 3 + 3 + 18 + 1 + (18 if data.spec.source_pose else 0)  # images, heatmaps, mask
+    item = planes * h * w * 4  # float32, computed without reading an image
     need = 3 * cfg.batch_size * item
     if need > avail:
         raise UserError(f"--batch-size {cfg.batch_size} needs at least {need / 2**30:.1f} GiB for its "
