@@ -159,6 +159,7 @@ def _summary(cfg, ds, run, syn, rep, records, times, seconds) -> dict:
         "config": asdict(cfg), "dataset": {"train_images": len(ds.train), "test_pairs": len(ds.test_pairs())},
         "run": str(run), "checkpoint": str(ck), "synthetic_images": len(ShardDataset(syn["out"])),
         "rows": rows, "seconds": {k: round(x, 1) for k, x in times.items()}, "total_seconds": round(seconds, 1),
+        "reid_model": rep["config"]["model"],
     }  # fmt: skip
 
 

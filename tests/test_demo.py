@@ -2,12 +2,15 @@
 
 import json
 
+import pytest
+
 from reidaug.cli import cli
 
 ROWS = ["SSIM", "mask-SSIM", "Laplacian var. / real", "HF energy / real", "idp Rank-1", "idp mAP",
         "re-ID mAP", "re-ID Rank-1"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_demo_smallest_settings(runner, tmp_path):
     out = tmp_path / "demo"
     r = runner.invoke(cli, ["demo", "--out", str(out), "--ids", "6", "--iters1", "20", "--iters2", "10",

@@ -11,7 +11,7 @@ import pytest
 from reidaug.cli import cli
 from reidaug.synthesis import ShardDataset, export, synthesize
 from reidaug.training import train
-from tests.test_training import tiny
+from tests.helpers import tiny
 
 REPO = Path(__file__).resolve().parents[1]
 

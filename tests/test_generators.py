@@ -14,7 +14,7 @@ from reidaug.reid import model as reid_model
 from reidaug.reid.identity import IdentityLoss, load_identity
 from reidaug.training import build_recipe, train
 from reidaug.training import checkpoint as C
-from tests.test_training import tiny
+from tests.helpers import tiny
 
 
 @pytest.mark.parametrize("model", ["pg2", "mscgan"])
@@ -187,3 +187,26 @@ def test_identity_loss_resizes_to_the_network_input():
     a = torch.rand(1, 3, 128, 64) * 2 - 1
     big = torch.nn.functional.interpolate(a, size=(256, 128), mode="bilinear", align_corners=False)
     torch.testing.assert_close(loss.embed(a), loss.embed(big))
+
+
+def test_evaluate_warns_when_the_judge_is_the_identity_network(synth_root, tmp_path):
+    from reidaug.metrics import evaluate
+    from reidaug.synthesis.shards import file_sha256
+
+    ds = SyntheticMarket(synth_root)
+    ck = _reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids)
+    other = tmp_path / "other.pt"
+    torch.manual_seed(1)
+    reid_model.save(adapter.build_model("osnet_x0_25", ds.num_train_ids), other, name="osnet_x0_25",
+                    height=128, width=64, num_classes=ds.num_train_ids, dataset="synthetic", recipe={})  # fmt: skip
+    cfg = tiny(synth_root, tmp_path / "r", iters1=1, iters2=1, lambda_id=1.0, id_checkpoint=str(ck),
+               extra={"id_checkpoint_sha256": file_sha256(ck)})  # fmt: skip
+    run = train(cfg, identity=load_identity(ck, "synthetic", ds.num_train_ids))
+    for judge, warned in ((ck, True), (other, False)):
+        said = []
+        evaluate(run=run, protocols=["posegan"], metrics=["idp"], limit=8, device="cpu",
+                 reid_checkpoint=judge, log=said.append)  # fmt: skip
+        assert (
+            any("is the identity network this generator was trained against" in s for s in said)
+            == warned
+        )

@@ -23,8 +23,8 @@ from reidaug.metrics import (
 from reidaug.metrics.inception import TF_WEIGHTS, find_weights, tf_inception
 from reidaug.metrics.ssim import apply_mask
 from reidaug.training import train
+from tests.helpers import tiny
 from tests.test_pose import skeleton
-from tests.test_training import tiny
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from reidaug.errors import UserError
 from reidaug.models import build
 from reidaug.models.mscgan import mscgan_d, mscgan_g1, mscgan_g2
 from reidaug.training import build_recipe, train
-from tests.test_training import evaluate, tiny
+from tests.helpers import evaluate, tiny
 
 
 def layers(model, x):

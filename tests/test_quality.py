@@ -11,7 +11,7 @@ from reidaug.metrics.sharpness import high_frequency_energy, laplacian_variance
 from reidaug.reid.model import load
 from reidaug.synthesis import synthesize
 from reidaug.training import train
-from tests.test_training import tiny
+from tests.helpers import tiny
 
 
 def _textured(seed=0):

@@ -19,7 +19,7 @@ from reidaug.reid.ranking import rank, same_camera_mask
 from reidaug.reid.stats import paired_delta
 from reidaug.synthesis import ShardDataset, synthesize
 from reidaug.training import train
-from tests.test_training import tiny
+from tests.helpers import tiny
 
 
 @pytest.fixture(scope="module")

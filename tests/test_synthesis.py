@@ -23,7 +23,7 @@ from reidaug.synthesis import PoseBank, PoseSampler, ShardDataset, export, synth
 from reidaug.synthesis import shards as S
 from reidaug.training import train
 from reidaug.training.checkpoint import latest as C_latest
-from tests.test_training import tiny
+from tests.helpers import tiny
 
 REPO = Path(__file__).resolve().parents[1]
 

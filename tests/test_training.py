@@ -5,7 +5,6 @@ import json
 import os
 import socket
 
-import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -14,18 +13,10 @@ from reidaug.cli import cli
 from reidaug.config import TrainConfig
 from reidaug.data import SyntheticMarket
 from reidaug.errors import UserError
-from reidaug.metrics import mask_ssim, ssim
-from reidaug.synthesis import generate_pairs
-from reidaug.training import build_recipe, rundir, train
 from reidaug.training import checkpoint as C
+from reidaug.training import rundir, train
 from reidaug.training.pg2 import PG2Recipe
-
-
-def tiny(root, out, **kw):
-    base = dict(dataset="synthetic", root=str(root), width=4, d_width=4, iters1=4, iters2=4, batch_size=4,
-                workers=0, log_every=1, sample_every=3, checkpoint_every=2, out=str(out), lr=1e-3)  # fmt: skip
-    base.update(kw)
-    return TrainConfig(**base)
+from tests.helpers import evaluate, tiny
 
 
 def on_step(monkeypatch, n: int, action) -> None:
@@ -244,6 +235,7 @@ def _worker(rank, world, port, cfg_dict):
     dist.shutdown()
 
 
+@pytest.mark.slow
 def test_two_process_gloo_matches_one_process(synth_root, tmp_path):
     """Gradients averaged over 2 ranks x 2 images equal one process on the 4-image batch."""
     cfg = tiny(synth_root, tmp_path / "ddp", variant="g1-posemask", iters1=3)
@@ -288,23 +280,6 @@ def test_train_cli_and_bad_input(runner, synth_root, tmp_path):
     assert r.stderr.strip().splitlines()[-1] == (
         "Error: --stage 2 needs a trained stage 1: pass --resume RUN_DIR of such a run"
     )
-
-
-def evaluate(run, ds, n=120, final=False):
-    """Mask-SSIM and SSIM of G1 (or, with ``final``, the model's final image) vs the copy baseline."""
-    ck = C.load(C.latest(run))
-    rec = build_recipe(TrainConfig.from_dict(ck["config"]), torch.device("cpu"))
-    rec.load_state_dict(ck)
-    ann = ds.annotations("gallery")
-    scores = {"G1": [], "copy": [], "G1_ssim": [], "copy_ssim": []}
-    for pairs, arr in generate_pairs(rec, ds, ds.test_pairs()[:n]):
-        out = arr["G2"] if final else arr["G1"]
-        for i, (_, b) in enumerate(pairs):
-            scores["G1"].append(mask_ssim(out[i], arr["target"][i], ann[b]))
-            scores["copy"].append(mask_ssim(arr["condition"][i], arr["target"][i], ann[b]))
-            scores["G1_ssim"].append(ssim(out[i], arr["target"][i]))
-            scores["copy_ssim"].append(ssim(arr["condition"][i], arr["target"][i]))
-    return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
 @pytest.mark.slow

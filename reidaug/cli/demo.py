@@ -50,7 +50,9 @@ def demo_cmd(app: App, out: Path, ids: int, iters1: int, iters2: int, poses: int
     quality = Table(title="image quality on held-out test pairs (embedded dataset)")
     for col in ("figure", "G1", "G2", "copy baseline", "real target"):
         quality.add_column(col, justify="left" if col == "figure" else "right")
-    reid = Table(title="re-ID without and with the synthetic images (osnet_x0_25, from scratch)")
+    reid = Table(
+        title=f"re-ID without and with the synthetic images ({summary['reid_model']}, from scratch)"
+    )
     for col in ("figure", "baseline", "augmented", "delta"):
         reid.add_column(col, justify="left" if col == "figure" else "right")
     for r in summary["rows"]:

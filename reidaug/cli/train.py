@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import get_args
 
 import click
 from click.core import ParameterSource
 
 from reidaug.cli.app import App, pass_app, workers_option
 from reidaug.cli.data import annotations_option, dataset_option, root_option
-from reidaug.config import PRESETS, TrainConfig
+from reidaug.config import PRESETS, Skip, StageSel, TrainConfig, Variant
 from reidaug.training import RECIPES, train
 
 _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
@@ -31,12 +32,12 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option("--model", type=click.Choice(sorted(RECIPES)), default="pg2", show_default=True)
 @click.option(
     "--variant",
-    type=click.Choice(["g1-l1", "g1-posemask", "g1-d", "full"]),
+    type=click.Choice(get_args(Variant)),
     default="full",
     show_default=True,
     help="PG2 ablation: G1 with L1, G1 with pose-mask L1, G1+D, or G1+G2+D.",
 )
-@click.option("--stage", type=click.Choice(["1", "2", "all"]), default="all", show_default=True)
+@click.option("--stage", type=click.Choice(get_args(StageSel)), default="all", show_default=True)
 @click.option(
     "--iters",
     type=click.IntRange(min=1),
@@ -83,7 +84,7 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 )
 @click.option(
     "--skip",
-    type=click.Choice(["concat", "add"]),
+    type=click.Choice(get_args(Skip)),
     default="concat",
     show_default=True,
     help="How the generators' U-Net decoders take the encoder features: concatenated (the "

@@ -72,10 +72,10 @@ def average_gradients(module: nn.Module) -> None:
         offset += g.numel()
 
 
-def all_reduce_mean(x: float) -> float:
-    """Mean of a scalar across ranks."""
+def all_reduce_mean(xs: list[float]) -> list[float]:
+    """Means of scalars across ranks, in one collective call."""
     if world_size() == 1:
-        return x
-    t = torch.tensor([x], dtype=torch.float64)
+        return list(xs)
+    t = torch.tensor(xs, dtype=torch.float64)
     td.all_reduce(t)
-    return float(t.item()) / world_size()
+    return (t / world_size()).tolist()

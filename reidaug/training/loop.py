@@ -340,11 +340,8 @@ class _Engine:
     def sync(self, losses: dict[str, float], over: bool) -> tuple[dict[str, float], bool]:
         """Average losses across ranks, agree on stopping, and stop on a non-finite loss."""
         if dist.world_size() > 1:
-            vals = torch.tensor([*losses.values(), float(over)], dtype=torch.float64)
-            torch.distributed.all_reduce(vals)
-            vals /= dist.world_size()
-            losses = dict(zip(losses, vals[:-1].tolist(), strict=True))
-            over = bool(vals[-1] > 0)
+            *vals, stop = dist.all_reduce_mean([*losses.values(), float(over)])
+            losses, over = dict(zip(losses, vals, strict=True)), stop > 0
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             self.stop(f"{bad[0]} became {losses[bad[0]]}")
