@@ -30,10 +30,10 @@ def storage_message(e: BaseException, folder: str | os.PathLike | None = None) -
         where = f" {e.filename}" if e.filename else ""
         return f"cannot write{where}: {_WRITE_ERRNOS[e.errno]}"
     text = str(e)
-    if isinstance(e, RuntimeError) and (
-        "file write failed" in text or "inline_container" in text or "Can't write data" in text
-        or "No space left" in text or "write failed" in text.lower()
-    ):  # fmt: skip
+    if isinstance(e, RuntimeError) and any(
+        k in text.lower()
+        for k in ("write failed", "inline_container", "can't write data", "no space left")
+    ):
         if folder is not None:
             try:
                 if shutil.disk_usage(folder).free < 1 << 20:
