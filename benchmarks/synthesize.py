@@ -26,8 +26,7 @@ from _common import timed  # noqa: E402
 from reidaug.config import TrainConfig  # noqa: E402
 from reidaug.data import make_synthetic  # noqa: E402
 from reidaug.synthesis import synthesize  # noqa: E402
-from reidaug.training import build_recipe, train  # noqa: E402
-from reidaug.training import checkpoint as C  # noqa: E402
+from reidaug.training import load_generator, train  # noqa: E402
 
 
 def child(run: str, poses: int, batch: int, out: str, workers: int) -> None:
@@ -77,9 +76,7 @@ def main() -> None:
                     ).stdout.splitlines()[-1]
                 )
             )
-        recipe = build_recipe(cfg, torch.device("cpu"))
-        recipe.load_state_dict(C.load(C.latest(run)), optimizers=False)
-        recipe.eval_mode()
+        recipe = load_generator(run).recipe
         b = args.batch_size
         cond, pose = torch.rand(b, 3, 128, 64) * 2 - 1, torch.rand(b, 18, 128, 64) * 2 - 1
         with torch.no_grad():

@@ -1,4 +1,4 @@
-"""Typed configuration of a training run, stored as ``training_options.json``."""
+"""Typed configurations: a training run (stored as ``training_options.json``) and an evaluation."""
 
 from __future__ import annotations
 
@@ -107,3 +107,49 @@ class TrainConfig:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as e:
             raise UserError(f"cannot read training options {path}: {e}") from None
+
+
+EvalProtocol = Literal["pg2", "posegan"]
+IsProtocol = Literal["is-tf2015", "is-torchvision"]
+
+
+@dataclass
+class EvalConfig:
+    """What ``evaluate`` scores and how.
+
+    Exactly one image source: a trained model (``run`` and/or ``checkpoint``) or a folder of
+    generated ``images``; or, for ``idp`` alone, only ``shards`` of synthesized training ids.
+    ``None`` means the run's value (dataset, root) or the scorer's default.
+    """
+
+    run: str | None = None
+    checkpoint: str | None = None
+    images: str | None = None
+    dataset: str | None = None
+    root: str | None = None
+    protocols: tuple[EvalProtocol, ...] = ("pg2", "posegan")
+    metrics: tuple[str, ...] = ("ssim", "mssim")
+    limit: int | None = None
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"
+    inception_weights: str | None = None
+    is_protocol: IsProtocol = "is-tf2015"
+    #: idp: the judge file, or the cpu re-ID recipe's fields to train (and cache) one
+    reid_checkpoint: str | None = None
+    reid_recipe: dict = field(default_factory=dict)
+    #: idp: synthesized training-id shards to classify
+    shards: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("run", "checkpoint", "images", "root", "inception_weights",
+                     "reid_checkpoint", "shards"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, str(value))
+        self.protocols, self.metrics = tuple(self.protocols), tuple(self.metrics)
+        self.reid_recipe = {k: v for k, v in self.reid_recipe.items() if v is not None}
+
+    @property
+    def has_model(self) -> bool:
+        return self.run is not None or self.checkpoint is not None

@@ -1,7 +1,8 @@
-"""Pretrained weights from local files only: find them, load them, name what is missing."""
+"""Weights from local files only: find them, load them, name what is missing, digest them."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -36,3 +37,12 @@ def load_state(path: str | os.PathLike, what: str) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise UserError(f"cannot load {what} weights {path}: {type(e).__name__}") from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file (checkpoints, shards), read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,13 +1,11 @@
 """Helpers shared by the test files: a tiny training config and a held-out G1 score."""
 
 import numpy as np
-import torch
 
 from reidaug.config import TrainConfig
 from reidaug.metrics import mask_ssim, ssim
 from reidaug.synthesis import generate_pairs
-from reidaug.training import build_recipe
-from reidaug.training import checkpoint as C
+from reidaug.training import load_generator
 
 
 def tiny(root, out, **kw):
@@ -19,9 +17,7 @@ def tiny(root, out, **kw):
 
 def evaluate(run, ds, n=120, final=False):
     """Mask-SSIM and SSIM of G1 (or, with ``final``, the model's final image) vs the copy baseline."""
-    ck = C.load(C.latest(run))
-    rec = build_recipe(TrainConfig.from_dict(ck["config"]), torch.device("cpu"))
-    rec.load_state_dict(ck)
+    rec = load_generator(run).recipe
     ann = ds.annotations("gallery")
     scores = {"G1": [], "copy": [], "G1_ssim": [], "copy_ssim": []}
     for pairs, arr in generate_pairs(rec, ds, ds.test_pairs()[:n]):

@@ -12,8 +12,8 @@ from reidaug.models import build
 from reidaug.reid import adapter
 from reidaug.reid import model as reid_model
 from reidaug.reid.identity import IdentityLoss, load_identity
-from reidaug.training import build_recipe, train
 from reidaug.training import checkpoint as C
+from reidaug.training import load_generator, train
 from tests.helpers import tiny
 
 
@@ -174,10 +174,9 @@ def test_a_resume_keeps_saved_options_changes_only_given_flags_and_records_them(
         {"step": 6, "option": "iters2", "from": 3, "to": 5},
         {"step": 6, "option": "lr", "from": None, "to": 1e-4},
     ]
-    ck = C.load(C.latest(run))
-    assert ck["global_step"] == 8 and ck["config"]["changes"] == cfg.changes
-    rec = build_recipe(TrainConfig.from_dict(ck["config"]), torch.device("cpu"))
-    rec.load_state_dict(ck)
+    gen = load_generator(run, optimizers=True)
+    assert gen.step == 8 and gen.config.changes == cfg.changes
+    rec = gen.recipe
     assert all(g["lr"] == 1e-4 for o in rec.opts.values() for g in o.param_groups)
 
 
@@ -191,7 +190,7 @@ def test_identity_loss_resizes_to_the_network_input():
 
 def test_evaluate_warns_when_the_judge_is_the_identity_network(synth_root, tmp_path):
     from reidaug.metrics import evaluate
-    from reidaug.synthesis.shards import file_sha256
+    from reidaug.weights import file_sha256
 
     ds = SyntheticMarket(synth_root)
     ck = _reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 from torchvision.models import inception_v3
 
@@ -179,4 +180,76 @@ def test_evaluate_images_folder(tiny_run, synth_root, tmp_path, runner):
     assert r.stderr.strip().splitlines()[-1] == (
         f"Error: {tmp_path / f'{a}___{b}.png'} is 1x1 pixels, expected 64x128 (width x height), "
         "the size of the dataset's images"
+    )
+
+
+def test_evaluate_figures_equal_direct_computations_on_the_same_images(
+    tiny_run, synth_root, monkeypatch
+):
+    """The engine's ssim, mssim, is and mis of G1 are the plain functions applied to the very
+    images the generator makes for the protocol's pairs: a wrong mask, a wrong target, a
+    mask applied to one side only or IS of the unmasked images for mis all fail here."""
+    from reidaug.data import SyntheticMarket
+    from reidaug.synthesis import generate_pairs
+    from reidaug.training import load_generator
+
+    sd = inception_v3(
+        weights=None, num_classes=1008, aux_logits=False, init_weights=True
+    ).state_dict()
+
+    def coarse_colour(self, images):  # a random Inception gives every image the same p(y|x)
+        f = F.adaptive_avg_pool2d(images.permute(0, 3, 1, 2).float() / 255, (2, 1)).flatten(1)
+        return torch.softmax(30 * f, dim=1), f
+
+    monkeypatch.setattr(InceptionScorer, "forward", coarse_colour)
+    recs = evaluate(run=tiny_run, protocols=["posegan"], metrics=["ssim", "mssim", "is", "mis"],
+                    limit=20, device="cpu", inception_state_dict=sd)  # fmt: skip
+    by = {(x["metric"], x["source"]): x for x in recs}
+    ds = SyntheticMarket(synth_root)
+    ann = ds.annotations("gallery")
+    gen, g1, target, masks = load_generator(tiny_run), [], [], []
+    for pairs, arr in generate_pairs(gen.recipe, ds, ds.test_pairs()[:20], "gallery", 4):
+        g1 += list(arr["G1"])
+        target += list(arr["target"])
+        masks += [posegan_mask(ann[b]) for _, b in pairs]
+
+    def direct(p, t):
+        rng = float(p.max()) - float(p.min())
+        return structural_similarity(p, t, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False, data_range=rng)  # fmt: skip
+
+    def masked(im, m):
+        return (m[..., None] * im).astype(np.uint8)
+
+    assert by[("ssim", "G1")]["value"] == pytest.approx(
+        np.mean([direct(p, t) for p, t in zip(g1, target, strict=True)])
+    )
+    assert by[("mssim", "G1")]["value"] == pytest.approx(
+        np.mean(
+            [direct(masked(p, m), masked(t, m)) for p, t, m in zip(g1, target, masks, strict=True)]
+        )
+    )
+    assert by[("mssim", "G1")]["n"] == 20 and by[("mssim", "real target")][
+        "value"
+    ] == pytest.approx(1)
+    net = InceptionScorer("is-tf2015", state_dict=sd)
+    net.eval()
+
+    def hand_is(images, splits=10):  # exp(E_x KL(p(y|x) || p(y))) per split, then the mean
+        p = net(torch.from_numpy(np.stack(images)))[0].double().numpy()
+        out = []
+        for part in np.array_split(p, splits):
+            py = part.mean(0, keepdims=True)
+            out.append(np.exp((part * (np.log(part + 1e-12) - np.log(py + 1e-12))).sum(1).mean()))
+        return float(np.mean(out))
+
+    # the barely trained G1 draws one image for every pair: the real targets differ
+    assert by[("is", "G1")]["value"] == pytest.approx(hand_is(g1), rel=1e-4)
+    assert by[("is", "real target")]["value"] == pytest.approx(hand_is(target), rel=1e-4)
+    assert by[("mis", "real target")]["value"] == pytest.approx(
+        hand_is([masked(t, m) for t, m in zip(target, masks, strict=True)]), rel=1e-4
+    )
+    assert by[("is", "real target")]["value"] > 1.05
+    assert by[("is", "real target")]["value"] != pytest.approx(
+        by[("mis", "real target")]["value"], rel=1e-3
     )

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from skimage.filters import gaussian
 
 from reidaug.cli import cli
@@ -93,6 +94,15 @@ def test_idp_top1_on_training_id_shards(trained, synth_root, tmp_path, monkeypat
     }
     assert by["synthetic"]["n"] == n_train and by["synthetic"]["metric"] == "idp-top1"
     assert 0 <= by["synthetic"]["value"] <= 1 and by["real source images"]["n"] == n_train
+    # the real-source top-1 is the cached judge classifying the real training images
+    from reidaug.reid import model as reid_model
+
+    (judge,) = (tmp_path / "cache").rglob("*.pt")
+    model, meta = reid_model.load(judge)
+    ds = SyntheticMarket(synth_root)
+    pred = reid_model.classify(model, reid_model.embed(model, ds.train, meta))
+    top1 = float((pred == torch.as_tensor([it.pid for it in ds.train])).float().mean())
+    assert by["real source images"]["value"] == pytest.approx(top1)
 
     r = runner.invoke(cli, ["evaluate", "--run", str(trained), "--metrics", "idp",
                             "--reid-checkpoint", str(tmp_path / "none.pt")])  # fmt: skip
@@ -114,7 +124,7 @@ def test_a_generator_of_the_real_targets_scores_no_more_than_the_judge(
     their two cameras, so copying the target earns what the judge earns on real queries, no more."""
     from PIL import Image
 
-    from reidaug.metrics.idp import JUDGE
+    from reidaug.reid.idp import JUDGE
 
     monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
     ds = SyntheticMarket(synth_root)

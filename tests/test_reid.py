@@ -263,3 +263,32 @@ def test_bad_input(shards, synth_root, tmp_path, runner):
         )
     r = runner.invoke(cli, [*base, "--transforms", "random_flip,blur"])
     assert r.exit_code == 2 and 'unknown transform "blur"' in r.stderr
+
+
+def test_lsro_labels_put_exactly_the_synthetic_images_under_the_uniform_loss(
+    shards, synth_root, monkeypatch
+):
+    """With ``--label lsro`` every synthetic image of every batch goes through ``lsro_loss``
+    (and no real one); with ``same-id`` it is never called."""
+    import importlib
+
+    B = importlib.import_module("reidaug.reid.bench")  # the package exports a function `bench`
+
+    sizes, real_lsro = [], B.lsro_loss
+
+    def spy(logits):
+        sizes.append(len(logits))
+        return real_lsro(logits)
+
+    monkeypatch.setattr(B, "lsro_loss", spy)
+    ds = SyntheticMarket(synth_root)
+    for label in ("same-id", "lsro"):
+        sizes.clear()
+        cfg = BenchConfig.from_recipe("cpu", dataset="synthetic", root=str(synth_root), epochs=1,
+                                      batch_size=16, workers=0, label=label, device="cpu")  # fmt: skip
+        _, info = B.train_reid(cfg, ds, ShardDataset(shards), seed=1, tag="augmented")
+        if label == "same-id":
+            assert sizes == []
+        else:
+            assert len(sizes) == info["steps"] > 0 and set(sizes) == {4}  # 0.25 of 16 per batch
+            assert sum(sizes) == info["synthetic_images"]

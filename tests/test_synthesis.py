@@ -388,17 +388,12 @@ def test_shard_images_are_the_generator_outputs_for_their_source_and_pose(run, s
     """Image i of a shard is the model's final image for (its source, its target pose), and its
     stored pose is the donor's annotation: all-zero images, copied conditions or a misaligned
     pose fail here."""
-    from reidaug.config import TrainConfig
     from reidaug.data.pairs import load_image, to_tensor, to_uint8
     from reidaug.data.pose import render_heatmaps
-    from reidaug.training import build_recipe
-    from reidaug.training import checkpoint as C
+    from reidaug.training import load_generator
 
-    ck = C.load(C_latest(run))
-    cfg = TrainConfig.from_dict(ck["config"])
-    rec = build_recipe(cfg, torch.device("cpu"))
-    rec.load_state_dict(ck, optimizers=False)
-    rec.eval_mode()
+    gen = load_generator(run)
+    rec, cfg = gen.recipe, gen.config
     ds = SyntheticMarket(synth_root)
     ann = ds.annotations("train")
     with h5py.File(sorted(shards.glob("shard-*.h5"))[1], "r") as f:

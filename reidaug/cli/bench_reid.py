@@ -11,7 +11,7 @@ from reidaug.cli.app import App, comma_choices, pass_app, workers_option
 from reidaug.cli.data import dataset_option, root_option
 from reidaug.reid import BenchConfig, bench
 from reidaug.reid.adapter import OPTIMIZERS, SCHEDULERS, TRANSFORMS
-from reidaug.reid.bench import ARMS, METRIC_KEYS, RECIPES, delta_text
+from reidaug.reid.bench import ARMS, RECIPES, summary_rows
 
 
 def _ints(ctx, param, value: str | None) -> list[int] | None:
@@ -89,21 +89,13 @@ def bench_reid_cmd(
     with app.progress("training", fields="epoch {epoch}/{epochs} loss {loss:.3f}",
                       rows="{arm} seed {seed}") as update:  # fmt: skip
         report = bench(cfg, progress=update, log=app.info)
-    s = report["summary"]
     t = Table(
         title=f"re-ID: {cfg.model} on {cfg.dataset} ({cfg.recipe} recipe, {report['weights']}), "
         f"mean ± std over seeds {cfg.seeds}"
     )
     for col in ("arm", "mAP", "Rank-1", "Rank-5", "Rank-10"):
         t.add_column(col, justify="right" if col != "arm" else "left")
-    for arm in s:
-        t.add_row(
-            arm,
-            *[f"{100 * s[arm][k]['mean']:.1f} ± {100 * s[arm][k]['std']:.1f}" for k in METRIC_KEYS],
-        )
-    if "paired_delta" in report:
-        t.add_row(
-            "paired delta, 95 % CI", *[delta_text(report["paired_delta"][k]) for k in METRIC_KEYS]
-        )
+    for name, cells in summary_rows(report):
+        t.add_row(name, *cells)
     app.console.print(t)
     click.echo(f"reports: {out / 'report.json'}, {out / 'report.md'}, {out / 'cmc.png'}")

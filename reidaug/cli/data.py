@@ -11,7 +11,7 @@ from reidaug.cli.app import App, pass_app
 from reidaug.data import DATASETS, build_dataset, make_synthetic
 from reidaug.data.check import check_dataset
 from reidaug.data.market1501 import write_pairs
-from reidaug.data.pairs import pg2_test_pairs, stats, train_pairs
+from reidaug.data.pairs import protocol_pairs, stats, train_pairs
 
 dataset_option = click.option(
     "--dataset", type=click.Choice(sorted(DATASETS)), default="market1501", show_default=True,
@@ -107,12 +107,8 @@ def pairs(
     ds.check_before_run()
     if split == "train":
         result = train_pairs(ds.train, ds.annotations("train"))
-    elif protocol == "posegan":
-        result = ds.test_pairs()
     else:
-        result = pg2_test_pairs(
-            ds.items("gallery"), ds.annotations("gallery"), n=num, seed=app.seed
-        )
+        result = protocol_pairs(ds, protocol, app.seed, n=num)
     write_pairs(out, result)
     s = stats(result)
     click.echo(f"wrote {s['pairs']} pairs ({s['images']} images, {s['ids']} ids) to {out}")

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+import reidaug.reid  # noqa: F401  (registers the idp scorer)
 from reidaug.cli.app import App, comma_choices, pass_app
+from reidaug.config import EvalConfig
 from reidaug.data import DATASETS
 from reidaug.metrics import METRICS, evaluate
 from reidaug.metrics.evaluate import as_table
@@ -82,11 +84,12 @@ def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, met
     """
     protocols = ["pg2", "posegan"] if protocol == "both" else [protocol]
     with app.progress("evaluating", fields="{protocol}") as update:
-        records = evaluate(run=run, checkpoint=checkpoint, protocols=protocols, metrics=metric_names, limit=limit,
-                           images=images, dataset=dataset, root=root, inception_weights=inception_weights,
-                           is_protocol=is_protocol, device=app.device, batch_size=batch_size, seed=app.seed,
-                           progress=update, reid_checkpoint=reid_checkpoint, shards=shards,
-                           reid_recipe={"model": reid_model, "epochs": reid_epochs}, log=app.info)  # fmt: skip
+        cfg = EvalConfig(run=run, checkpoint=checkpoint, images=images, dataset=dataset, root=root,
+                         protocols=protocols, metrics=metric_names, limit=limit, batch_size=batch_size,
+                         seed=app.seed, device=app.device, inception_weights=inception_weights,
+                         is_protocol=is_protocol, reid_checkpoint=reid_checkpoint, shards=shards,
+                         reid_recipe={"model": reid_model, "epochs": reid_epochs})  # fmt: skip
+        records = evaluate(cfg, progress=update, log=app.info)
     cols, rows = as_table(records)
     table = Table(title="image quality (protocol in parentheses)")
     table.add_column("source")

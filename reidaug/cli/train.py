@@ -205,7 +205,7 @@ def _identity(app: App, cfg: TrainConfig):
     from reidaug.data import build_dataset
     from reidaug.device import resolve_device
     from reidaug.reid.identity import identity_checkpoint, load_identity
-    from reidaug.synthesis.shards import file_sha256
+    from reidaug.weights import file_sha256
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     device = resolve_device(cfg.device)

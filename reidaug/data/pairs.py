@@ -64,6 +64,16 @@ def pg2_test_pairs(
     return out
 
 
+def protocol_pairs(ds: Market1501, protocol: str, seed: int = 0, n: int = 12800) -> list[Pair]:
+    """The test pairs of an evaluation protocol: ``posegan`` = the dataset's standard pairs
+    (12,000 on Market); ``pg2`` = ``n`` seeded random same-id gallery pairs."""
+    if protocol == "posegan":
+        return ds.test_pairs()
+    if protocol == "pg2":
+        return pg2_test_pairs(ds.items("gallery"), ds.annotations("gallery"), n=n, seed=seed)
+    raise UserError(f'unknown protocol "{protocol}"; expected one of: pg2, posegan')
+
+
 def stats(pairs: Sequence[Pair]) -> dict[str, int]:
     """Count pairs, distinct images and ids in a pair list."""
     names = {n for p in pairs for n in p}

@@ -93,6 +93,12 @@ def limb_points(kps: np.ndarray, radius: float = 4) -> np.ndarray:
     return np.concatenate(pts).astype(np.int64)
 
 
+def apply_mask(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``uint8(mask * image)`` as the reference code does; ``(H, W)`` mask and ``(H, W, 3)``
+    image, or a batch of each."""
+    return (mask[..., None] * img).astype(np.uint8)
+
+
 def pose_mask(kps: np.ndarray, height: int = 128, width: int = 64, radius: float = 4) -> np.ndarray:
     """PG2 pose mask: disks of ``radius`` along the 23 limbs, then dilation and erosion (5x5).
 

@@ -1,11 +1,17 @@
-"""Image-quality metrics: SSIM and mask-SSIM (pg2 and posegan protocols), IS, mask-IS, FID."""
+"""Image-quality metrics: SSIM and mask-SSIM (pg2 and posegan protocols), sharpness, IS, mask-IS,
+FID, as scorers of one evaluation engine (``registry``). Nothing here imports ``reidaug.reid``."""
 
-from reidaug.metrics.evaluate import METRICS, evaluate, protocol_pairs
+from reidaug.data.pairs import protocol_pairs
+from reidaug.metrics.evaluate import METRICS, evaluate
 from reidaug.metrics.inception import InceptionScorer, fid, inception_score, tf_inception
+from reidaug.metrics.registry import SCORERS, Batch, EvalContext, register_scorer
 from reidaug.metrics.ssim import PROTOCOLS, mask_ssim, posegan_mask, protocol_mask, ssim
 
 __all__ = [
     "METRICS",
+    "SCORERS",
+    "Batch",
+    "EvalContext",
     "PROTOCOLS",
     "InceptionScorer",
     "evaluate",
@@ -15,6 +21,7 @@ __all__ = [
     "posegan_mask",
     "protocol_mask",
     "protocol_pairs",
+    "register_scorer",
     "ssim",
     "tf_inception",
 ]

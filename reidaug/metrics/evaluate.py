@@ -4,48 +4,43 @@ generated) and score them, always next to the copy baseline and the real target.
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from reidaug.config import TrainConfig
+from reidaug.config import EvalConfig
 from reidaug.data import build_dataset
-from reidaug.data.market1501 import Market1501
-from reidaug.data.pairs import Pair, load_image, pg2_test_pairs
+from reidaug.data.pairs import Pair, load_image, protocol_pairs
 from reidaug.device import resolve_device
 from reidaug.errors import UserError
-from reidaug.metrics.idp import (
-    JUDGE,
-    WEAK_JUDGE_MAP,
-    IdpScorer,
-    judge_quality,
-    load_for,
-    train_id_accuracy,
+from reidaug.metrics.inception import inception_metrics
+from reidaug.metrics.registry import (
+    COPY,
+    REAL,
+    SCORERS,
+    Batch,
+    EvalContext,
+    build_scorers,
+    check_names,
+    register_scorer,
 )
-from reidaug.metrics.inception import Accumulator, InceptionScorer, fid
-from reidaug.metrics.sharpness import SHARPNESS_METRICS, sharpness
-from reidaug.metrics.ssim import PROTOCOLS, apply_mask, protocol_mask, ssim
-from reidaug.reid.bench import BenchConfig, cached_model
+from reidaug.metrics.sharpness import SHARPNESS_METRICS, SharpnessScorer
+from reidaug.metrics.ssim import SsimScorer, protocol_mask
 from reidaug.synthesis.generate import generate_pairs
-from reidaug.synthesis.shards import ShardDataset, file_sha256
-from reidaug.training import build_recipe
-from reidaug.training import checkpoint as ckpt_io
+from reidaug.training.load import load_generator
 
-METRICS = ("ssim", "mssim", "is", "mis", "fid", "idp", "sharpness")
-COPY, REAL = "copy baseline", "real target"
+register_scorer("ssim", lambda ctx: SsimScorer(masked=False))
+register_scorer("mssim", lambda ctx: SsimScorer(masked=True))
+register_scorer("sharpness", lambda ctx: SharpnessScorer())
+register_scorer("is", inception_metrics)
+register_scorer("mis", inception_metrics)
+register_scorer("fid", inception_metrics)
 
-
-def protocol_pairs(ds: Market1501, protocol: str, seed: int = 0) -> list[Pair]:
-    """The test pairs of a protocol: ``posegan`` = the 12,000 standard pairs; ``pg2`` = 12,800
-    seeded random same-id gallery pairs."""
-    if protocol == "posegan":
-        return ds.test_pairs()
-    if protocol == "pg2":
-        return pg2_test_pairs(ds.items("gallery"), ds.annotations("gallery"), n=12800, seed=seed)
-    raise UserError(f'unknown protocol "{protocol}"; expected one of: {", ".join(PROTOCOLS)}')
+#: The registered metric names (a live view: ``reidaug.reid`` adds ``idp``).
+METRICS = SCORERS.keys()
+__all__ = ["COPY", "METRICS", "REAL", "evaluate"]
 
 
 def _image_batches(
@@ -77,239 +72,111 @@ def _image_batches(
 
 
 def evaluate(
-    run: str | os.PathLike | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    protocols: Sequence[str] = ("pg2", "posegan"),
-    metrics: Sequence[str] = ("ssim", "mssim"),
-    limit: int | None = None,
-    images: str | os.PathLike | None = None,
-    dataset: str | None = None,
-    root: str | os.PathLike | None = None,
-    inception_weights: str | os.PathLike | None = None,
-    is_protocol: str = "is-tf2015",
-    device: str = "auto",
-    batch_size: int = 32,
-    seed: int = 0,
+    cfg: EvalConfig | None = None,
+    /,
+    *,
     progress: Callable[..., None] | None = None,
-    inception_state_dict: dict | None = None,
-    reid_checkpoint: str | os.PathLike | None = None,
-    reid_recipe: dict | None = None,
-    shards: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    inception_state_dict: dict | None = None,
+    **fields,
 ) -> list[dict]:
     """Score a model (or a folder of generated images) on the test pairs of each protocol.
 
     Args:
-        run: a run directory; its latest checkpoint unless ``checkpoint`` is given.
-        checkpoint: a checkpoint file (its run directory is its grandparent).
-        protocols: ``pg2`` and/or ``posegan``.
-        metrics: any of ``ssim, mssim, is, mis, fid``.
-        limit: score only the first ``limit`` pairs of each protocol.
-        images: instead of a run, a folder of ``<from>___<to>.png`` images.
-        dataset, root: the dataset (default: the run's).
-        inception_weights: weights file for IS and FID (see ``reidaug.metrics.inception``).
-        is_protocol: ``is-tf2015`` (the papers') or ``is-torchvision``.
+        cfg: what to score and how (see :class:`reidaug.config.EvalConfig`), or its fields as
+            keyword arguments.
         progress: called as ``progress(done, total, protocol=)``.
-        inception_state_dict: weights in memory instead of a file (tests).
-        reid_checkpoint: the re-ID model for ``idp`` (``bench-reid`` writes
-            ``OUT/baseline-seed1.pt``); without it one is trained on the real training set with
-            the ``cpu`` recipe overridden by ``reid_recipe`` (``BenchConfig`` fields) and cached
-            (``reidaug.reid.model.cache_dir``).
-        shards: with ``idp``, also score synthesized training-id shards (classifier top-1 on the
-            source label); with neither a run nor images, only these are scored.
         log: called with one line per step worth telling.
+        inception_state_dict: Inception weights in memory instead of a file (tests).
+
+    Every name in ``cfg.metrics`` is a registered scorer (:mod:`reidaug.metrics.registry`):
+    ``ssim``, ``mssim``, ``sharpness``, ``is``, ``mis``, ``fid`` here, and ``idp`` once
+    ``reidaug.reid`` is imported (the re-ID judge lives there).
 
     Returns:
         One record per (metric, protocol, source): ``{"metric", "protocol", "source", "value",
         "std", "n"}``. Sources are the model's outputs (``G1``, ``G2``) or ``images``, the copy
-        baseline and the real target. ``idp`` gives ``idp-rank1`` and ``idp-mAP`` per source,
-        and the same for the judge on the real queries (source ``judge (real queries)``);
-        ``sharpness`` gives ``lapvar`` and ``hfe`` as ratios to the real target (see
-        ``reidaug.metrics.sharpness``). With a run, records are also appended to
-        ``RUN/metric-<name>.jsonl`` with the checkpoint and time.
+        baseline and the real target; scorers may add records of their own (``idp``: the
+        judge's quality on real queries, the training-id top-1 of ``shards``). With a run,
+        records are also appended to ``RUN/metric-<name>.jsonl`` with the checkpoint and time.
 
     Example:
-        >>> rows = evaluate("runs/00000-pg2-market1501", protocols=["posegan"], limit=500)  # doctest: +SKIP
+        >>> rows = evaluate(run="runs/00000-pg2-market1501", protocols=["posegan"], limit=500)  # doctest: +SKIP
     """
-    bad = sorted(set(metrics) - set(METRICS))
-    if bad:
-        raise UserError(f'unknown metric "{bad[0]}"; expected one of: {", ".join(METRICS)}')
-    has_model = run is not None or checkpoint is not None
-    if has_model and images is not None or not (has_model or images is not None or shards):
+    if cfg is None:
+        cfg = EvalConfig(**fields)
+    elif fields:
+        raise TypeError("give an EvalConfig or its fields, not both")
+    check_names(cfg.metrics)
+    if (
+        cfg.has_model
+        and cfg.images is not None
+        or not (cfg.has_model or cfg.images is not None or cfg.shards)
+    ):
         raise UserError("give either --run (or --checkpoint) or --images (or, for idp, --shards)")
-    if shards is not None and "idp" not in metrics:
+    if cfg.shards is not None and "idp" not in cfg.metrics:
         raise UserError("--shards is scored by the idp metric: add idp to --metrics")
     log = log or (lambda msg: None)
-    dev = resolve_device(device)
-    recipe, ckpt_path, untrained = None, None, set()
-    if has_model:
-        if checkpoint is None:
-            if not Path(run).is_dir():
-                raise UserError(f"run directory not found: {run}")
-            ckpt_path = ckpt_io.latest(run)
-            if ckpt_path is None:
-                raise UserError(f"no checkpoint in {Path(run) / 'checkpoints'}")
-        else:
-            ckpt_path = Path(checkpoint)
-        state = ckpt_io.load(ckpt_path, map_location=dev)
-        cfg = TrainConfig.from_dict(state["config"])
-        recipe = build_recipe(cfg, dev)
-        recipe.load_state_dict(state, optimizers=False)
-        untrained = _untrained_outputs(recipe, state)
-        if untrained:
-            log(
-                f"not trained in {ckpt_path.name}: {', '.join(sorted(untrained))}; their outputs are not scored"
-            )
-        run = Path(run) if run is not None else ckpt_path.parent.parent
-        dataset, root = dataset or cfg.dataset, root or cfg.root
+    dev = resolve_device(cfg.device)
+    gen, dataset, root = None, cfg.dataset, cfg.root
+    if cfg.has_model:
+        gen = load_generator(cfg.run, cfg.checkpoint, dev)
+        if gen.untrained:
+            log(f"not trained in {gen.checkpoint.name}: {', '.join(sorted(gen.untrained))}; "
+                "their outputs are not scored")  # fmt: skip
+        dataset, root = dataset or gen.config.dataset, root or gen.config.root
     elif dataset is None:
-        raise UserError(
-            f"--{'images' if images is not None else 'shards'} needs --dataset and --root"
-        )
+        raise UserError(f"--{'images' if cfg.images is not None else 'shards'} needs --dataset and --root")  # fmt: skip
     ds = build_dataset(dataset, root)
     ds.check_before_run()
-    if not has_model and images is None:
-        protocols = []
-    reid = None
-    if "idp" in metrics:
-        judge = _reid_checkpoint(ds, reid_checkpoint, reid_recipe, dev, progress, log)
-        trained_against = cfg.extra.get("id_checkpoint_sha256") if recipe is not None else None
-        if trained_against and file_sha256(judge) == trained_against:
-            log(f"warning: the idp judge {judge} is the identity network this generator was trained "
-                "against: its idp figures are flattered; judge with an independent re-ID model")  # fmt: skip
-        reid = load_for(judge, ds, dev)
-    idp = None
-    if reid is not None and protocols:
-        log(f"idp: embedding the {ds.name} gallery")
-        idp = IdpScorer(*reid, ds, dev, batch_size)  # once: every protocol ranks this gallery
-    ann = ds.annotations("gallery")
-    scorer = None
-    if {"is", "mis", "fid"} & set(metrics):
-        scorer = InceptionScorer(is_protocol, inception_weights, inception_state_dict).to(dev)
-
+    ctx = EvalContext(cfg, ds, dev, gen, log, progress,
+                      overrides={"inception_state_dict": inception_state_dict})  # fmt: skip
+    scorers = build_scorers(cfg.metrics, ctx)
+    protocols = cfg.protocols if gen is not None or cfg.images is not None else ()
     records: list[dict] = []
     for protocol in protocols:
-        pairs = protocol_pairs(ds, protocol, seed)[:limit]
-        ssims: dict[tuple[str, str], list[float]] = {}
-        accs: dict[tuple[str, str], Accumulator] = {}
-        sharp: dict[tuple[str, str], list[float]] = {}
-        if idp is not None:
-            idp.queries.clear()
-
-        def report(done, total, _p=protocol):
-            if progress:
-                progress(done, total, protocol=_p)
-
-        stream = (
-            generate_pairs(recipe, ds, pairs, "gallery", batch_size, progress=report)
-            if recipe is not None
-            else _image_batches(Path(images), ds, pairs, batch_size, report)
-        )
-        for chunk, arrays in stream:
-            masks = np.stack(
-                [protocol_mask(ann[b], protocol, ds.height, ds.width) for _, b in chunk]
-            )
-            sources = {
-                (COPY if k == "condition" else REAL if k == "target" else k): v
-                for k, v in arrays.items()
-                if k not in untrained
-            }
-            real_masked = np.stack(
-                [apply_mask(t, m) for t, m in zip(arrays["target"], masks, strict=True)]
-            )
-            for src, imgs in sources.items():
-                masked = np.stack([apply_mask(im, m) for im, m in zip(imgs, masks, strict=True)])
-                if "ssim" in metrics:
-                    ssims.setdefault(("ssim", src), []).extend(
-                        ssim(p, t, protocol) for p, t in zip(imgs, arrays["target"], strict=True)
-                    )
-                if "mssim" in metrics:
-                    ssims.setdefault(("mssim", src), []).extend(
-                        ssim(p, t, protocol) for p, t in zip(masked, real_masked, strict=True)
-                    )
-                if idp is not None:
-                    idp.add(src, imgs, chunk)
-                if "sharpness" in metrics:
-                    for im, m in zip(imgs, masks, strict=True):
-                        for k, v in sharpness(im, m).items():
-                            sharp.setdefault((k, src), []).append(v)
-                if scorer is not None:
-                    accs.setdefault(("is", src), Accumulator(scorer, dev)).add(imgs)
-                    if "mis" in metrics:
-                        accs.setdefault(("mis", src), Accumulator(scorer, dev)).add(masked)
-        for (metric, src), vals in ssims.items():
-            records.append({"metric": metric, "protocol": protocol, "source": src,
-                            "value": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)})  # fmt: skip
-        for (metric, src), vals in sharp.items():
-            ref = float(np.mean(sharp[(metric, REAL)]))
-            records.append({"metric": metric, "protocol": protocol, "source": src,
-                            "value": float(np.mean(vals)) / ref, "std": float(np.std(vals)) / ref,
-                            "n": len(vals), "raw": float(np.mean(vals))})  # fmt: skip
-        if idp is not None:
-            for src in idp.queries:
-                sc = idp.score(src)
-                for k in ("rank1", "mAP"):
-                    records.append({"metric": f"idp-{k}", "protocol": protocol, "source": src,
-                                    "value": sc[k], "std": 0.0, "n": sc["n"]})  # fmt: skip
-        for (metric, src), acc in accs.items():
-            if metric in metrics:
-                m, s = acc.score()
-                records.append({"metric": metric, "protocol": f"{protocol}/{is_protocol}", "source": src,
-                                "value": m, "std": s, "n": len(acc.features())})  # fmt: skip
-        if "fid" in metrics:
-            real = accs[("is", REAL)].features()
-            for (metric, src), acc in accs.items():
-                if metric == "is" and src != REAL:
-                    records.append({"metric": "fid", "protocol": f"{protocol}/{is_protocol}", "source": src,
-                                    "value": fid(acc.features(), real), "std": 0.0, "n": len(real)})  # fmt: skip
-    if reid is not None:
-        q = judge_quality(*reid, ds, dev, idp.gf if idp is not None else None)
-        for k in ("rank1", "mAP"):
-            records.append({"metric": f"idp-{k}", "protocol": "real queries", "source": JUDGE,
-                            "value": q[k], "std": 0.0, "n": q["n"]})  # fmt: skip
-        log(f"idp judge on the real {ds.name} queries: mAP {100 * q['mAP']:.1f}%, "
-            f"Rank-1 {100 * q['rank1']:.1f}%")  # fmt: skip
-        if q["mAP"] < WEAK_JUDGE_MAP:
-            log(f"warning: the idp judge reaches only {100 * q['mAP']:.1f}% mAP on real queries "
-                f"(below {100 * WEAK_JUDGE_MAP:.0f}%): its idp figures rank sources only coarsely")  # fmt: skip
-    if shards is not None:
-        log(f"idp: classifying the training-id images of {shards}")
-        sd = ShardDataset(shards)
-        for src, r in train_id_accuracy(*reid, ds, sd, dev, limit).items():
-            records.append({"metric": "idp-top1", "protocol": "train-ids", "source": src,
-                            "value": r["top1"], "std": 0.0, "n": r["n"]})  # fmt: skip
-    if recipe is not None:
+        pairs = protocol_pairs(ds, protocol, cfg.seed)[: cfg.limit]
+        for s in scorers:
+            s.start(protocol)
+        for batch in _batches(ctx, protocol, pairs):
+            for s in scorers:
+                s.add(batch)
+        for s in scorers:
+            records += s.records()
+    for s in scorers:
+        records += s.finish()
+    if gen is not None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         for rec in records:
-            line = {**rec, "checkpoint": str(ckpt_path), "time": stamp}
-            with open(Path(run) / f"metric-{rec['metric']}.jsonl", "a", encoding="utf-8") as f:
+            line = {**rec, "checkpoint": str(gen.checkpoint), "time": stamp}
+            with open(gen.run / f"metric-{rec['metric']}.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(line) + "\n")
     return records
 
 
-def _untrained_outputs(recipe, state: dict) -> set[str]:
-    """Networks of the stages a checkpoint never reached (an untrained PG2 G2 adds a zero
-    residual and would repeat G1's figures under its own name)."""
-    stages = recipe.stages()
-    reached = [i < state["stage_index"] or (i == state["stage_index"] and state["stage_step"] > 0)
-               for i in range(len(stages))]  # fmt: skip
-    trained = {n for st, ok in zip(stages, reached, strict=True) if ok for n in st.trains}
-    return {n for st in stages for n in st.trains} - trained
+def _batches(ctx: EvalContext, protocol: str, pairs: list[Pair]) -> Iterator[Batch]:
+    """The pairs in batches: generated (or read) images, condition, target and masks."""
+    ds, cfg, gen = ctx.ds, ctx.cfg, ctx.generator
 
+    def report(done, total):
+        if ctx.progress:
+            ctx.progress(done, total, protocol=protocol)
 
-def _reid_checkpoint(ds, path, recipe, device, progress, log) -> Path:
-    """``path``, or the cached re-ID model of ``recipe`` on ``ds`` (trained on first use)."""
-    if path is not None:
-        return Path(path)
-    cfg = BenchConfig.from_recipe(
-        "cpu", dataset=ds.name, root=str(ds.root), device=str(device), **(recipe or {})
+    stream = (
+        generate_pairs(gen.recipe, ds, pairs, "gallery", cfg.batch_size, progress=report)
+        if gen is not None
+        else _image_batches(Path(cfg.images), ds, pairs, cfg.batch_size, report)
     )
-
-    def report(done, total, **kw):
-        if progress:
-            progress(done, total, protocol=f"re-ID model, epoch {done}/{total}")
-
-    return cached_model(cfg, device, report, log)
+    ann = ds.annotations("gallery")
+    untrained = gen.untrained if gen is not None else frozenset()
+    for chunk, arrays in stream:
+        masks = np.stack([protocol_mask(ann[b], protocol, ds.height, ds.width) for _, b in chunk])
+        images = {
+            (COPY if k == "condition" else REAL if k == "target" else k): v
+            for k, v in arrays.items()
+            if k not in untrained
+        }
+        yield Batch(protocol, list(chunk), images, masks)
 
 
 def as_table(records: list[dict]) -> tuple[list[str], list[tuple[str, list[str]]]]:

@@ -23,6 +23,7 @@ from torch import nn
 from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
 from reidaug.errors import UserError
+from reidaug.metrics.registry import REAL, Batch, EvalContext
 from reidaug.weights import find, load_state
 
 TF_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
@@ -206,3 +207,55 @@ class Accumulator:
 
     def features(self) -> np.ndarray:
         return np.concatenate(self.feats)
+
+
+class InceptionMetrics:
+    """``is``, ``mis`` (IS of the masked images) and ``fid`` (against the real targets) of
+    every source, with one Inception network for all three: their factories return the one
+    object of the evaluation (``inception_metrics``), which scores only the names asked for."""
+
+    def __init__(self, ctx: EvalContext) -> None:
+        cfg = ctx.cfg
+        self.wanted = {"is", "mis", "fid"} & set(cfg.metrics)
+        self.label = cfg.is_protocol
+        self.device = ctx.device
+        state = ctx.overrides.get("inception_state_dict")
+        self.net = InceptionScorer(cfg.is_protocol, cfg.inception_weights, state).to(ctx.device)
+        self.protocol, self.accs = "", {}
+
+    def start(self, protocol: str) -> None:
+        self.protocol, self.accs = protocol, {}
+
+    def _acc(self, key: tuple[str, str]) -> Accumulator:
+        return self.accs.setdefault(key, Accumulator(self.net, self.device))
+
+    def add(self, batch: Batch) -> None:
+        for src, imgs in batch.images.items():
+            self._acc(("is", src)).add(imgs)  # FID needs the features even without IS
+            if "mis" in self.wanted:
+                self._acc(("mis", src)).add(batch.masked[src])
+
+    def records(self) -> list[dict]:
+        proto, out = f"{self.protocol}/{self.label}", []
+        for (metric, src), acc in self.accs.items():
+            if metric in self.wanted:
+                m, s = acc.score()
+                out.append({"metric": metric, "protocol": proto, "source": src, "value": m,
+                            "std": s, "n": len(acc.features())})  # fmt: skip
+        if "fid" in self.wanted:
+            real = self.accs[("is", REAL)].features()
+            for (metric, src), acc in self.accs.items():
+                if metric == "is" and src != REAL:
+                    out.append({"metric": "fid", "protocol": proto, "source": src,
+                                "value": fid(acc.features(), real), "std": 0.0, "n": len(real)})  # fmt: skip
+        return out
+
+    def finish(self) -> list[dict]:
+        return []
+
+
+def inception_metrics(ctx: EvalContext) -> InceptionMetrics:
+    """The evaluation's one :class:`InceptionMetrics` (built on first use)."""
+    if "inception" not in ctx.shared:
+        ctx.shared["inception"] = InceptionMetrics(ctx)
+    return ctx.shared["inception"]

@@ -23,6 +23,8 @@ import numpy as np
 from skimage.color import rgb2gray
 from skimage.filters import laplace
 
+from reidaug.metrics.registry import REAL, Batch, record
+
 HF_CUTOFF = 0.25
 SHARPNESS_METRICS = ("lapvar", "hfe")
 
@@ -60,3 +62,33 @@ def high_frequency_energy(
 def sharpness(img: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:
     """Both statistics of one image: ``{"lapvar": ..., "hfe": ...}``."""
     return {"lapvar": laplacian_variance(img, mask), "hfe": high_frequency_energy(img, mask)}
+
+
+class SharpnessScorer:
+    """``lapvar`` and ``hfe`` inside the target's evaluation mask, each source's mean as a ratio
+    to the real targets' mean (records keep the raw mean as ``raw``)."""
+
+    def __init__(self) -> None:
+        self.protocol, self.values = "", {}
+
+    def start(self, protocol: str) -> None:
+        self.protocol, self.values = protocol, {}
+
+    def add(self, batch: Batch) -> None:
+        for src, imgs in batch.images.items():
+            for im, m in zip(imgs, batch.masks, strict=True):
+                for k, v in sharpness(im, m).items():
+                    self.values.setdefault((k, src), []).append(v)
+
+    def records(self) -> list[dict]:
+        out = []
+        for (metric, src), vals in self.values.items():
+            ref = float(np.mean(self.values[(metric, REAL)]))
+            rec = record(
+                metric, self.protocol, src, np.asarray(vals) / ref, raw=float(np.mean(vals))
+            )
+            out.append(rec)
+        return out
+
+    def finish(self) -> list[dict]:
+        return []

@@ -18,7 +18,8 @@ from skimage.metrics import structural_similarity
 from skimage.morphology import dilation, erosion
 
 from reidaug.data.keypoints import LIMBS, present
-from reidaug.data.pose import pose_mask
+from reidaug.data.pose import apply_mask, pose_mask
+from reidaug.metrics.registry import Batch, record
 
 Protocol = Literal["pg2", "posegan"]
 PROTOCOLS: tuple[str, ...] = ("pg2", "posegan")
@@ -72,14 +73,48 @@ def protocol_mask(
     return pose_mask(kps, height, width) if protocol == "pg2" else posegan_mask(kps, height, width)
 
 
-def apply_mask(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``uint8(mask * image)`` as the reference code does."""
-    return (mask[..., None] * img).astype(np.uint8)
-
-
 def mask_ssim(
-    pred: np.ndarray, target: np.ndarray, kps: np.ndarray, protocol: Protocol = "pg2"
+    pred: np.ndarray,
+    target: np.ndarray,
+    kps: np.ndarray | None = None,
+    protocol: Protocol = "pg2",
+    mask: np.ndarray | None = None,
 ) -> float:
-    """SSIM of the two images with everything outside the target's pose mask set to 0."""
-    m = protocol_mask(kps, protocol, *target.shape[:2])
-    return ssim(apply_mask(pred, m), apply_mask(target, m), protocol)
+    """SSIM of the two images with everything outside the target's pose mask set to 0.
+
+    Args:
+        kps: the target's keypoints, from which the protocol's mask is drawn;
+        mask: or that mask already drawn (``protocol_mask(kps, protocol)``).
+    """
+    if mask is None:
+        if kps is None:
+            raise ValueError("mask_ssim needs the target's keypoints or its mask")
+        mask = protocol_mask(kps, protocol, *target.shape[:2])
+    return ssim(apply_mask(pred, mask), apply_mask(target, mask), protocol)
+
+
+class SsimScorer:
+    """``ssim`` (whole images) or ``mssim`` (inside the target's evaluation mask) of every
+    source against the real target, under the batch's protocol."""
+
+    def __init__(self, masked: bool) -> None:
+        self.name = "mssim" if masked else "ssim"
+        self.masked, self.protocol, self.values = masked, "", {}
+
+    def start(self, protocol: str) -> None:
+        self.protocol, self.values = protocol, {}
+
+    def add(self, batch: Batch) -> None:
+        p, t = batch.protocol, batch.target
+        for src, imgs in batch.images.items():
+            vals = self.values.setdefault(src, [])
+            if self.masked:
+                vals += [mask_ssim(a, b, protocol=p, mask=m) for a, b, m in zip(imgs, t, batch.masks, strict=True)]  # fmt: skip
+            else:
+                vals += [ssim(a, b, p) for a, b in zip(imgs, t, strict=True)]
+
+    def records(self) -> list[dict]:
+        return [record(self.name, self.protocol, s, v) for s, v in self.values.items()]
+
+    def finish(self) -> list[dict]:
+        return []

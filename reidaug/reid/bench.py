@@ -553,11 +553,23 @@ def delta_text(d: dict) -> str:
     return f"{100 * d['mean']:+.1f} {ci} {d['verdict']}"
 
 
+def summary_rows(report: dict) -> list[tuple[str, list[str]]]:
+    """The report's table: one row per arm (mean ± std over seeds, in %), then the paired delta
+    with its 95 % interval when both arms ran; columns are ``METRIC_KEYS``."""
+    s = report["summary"]
+    rows = [(arm, [f"{100 * s[arm][k]['mean']:.1f} ± {100 * s[arm][k]['std']:.1f}" for k in METRIC_KEYS])
+            for arm in s]  # fmt: skip
+    if "paired_delta" in report:
+        pd = report["paired_delta"]
+        rows.append(("paired delta, 95 % CI", [delta_text(pd[k]) for k in METRIC_KEYS]))
+    return rows
+
+
 def write_report(out: Path, report: dict) -> None:
     """``report.json``, ``report.md`` and ``cmc.png``, each written to a temp file and renamed."""
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "report.json", report)
-    s, c = report["summary"], report["config"]
+    c = report["config"]
     lines = [
         f"# re-ID benchmark: {c['model']} on {c['dataset']} ({c['recipe']} recipe)",
         "",
@@ -569,14 +581,9 @@ def write_report(out: Path, report: dict) -> None:
         "| arm | mAP | Rank-1 | Rank-5 | Rank-10 |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for arm in s:
-        lines.append(f"| {arm} | " + " | ".join(f"{100 * s[arm][k]['mean']:.1f} ± {100 * s[arm][k]['std']:.1f}"
-                                                   for k in METRIC_KEYS) + " |")  # fmt: skip
+    lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in summary_rows(report)]
     if "paired_delta" in report:
         pd = report["paired_delta"]
-        lines.append(
-            "| paired delta, 95 % CI | " + " | ".join(delta_text(pd[k]) for k in METRIC_KEYS) + " |"
-        )
         lines += ["", "Per-seed deltas (augmented - baseline, percentage points):", ""]
         for i, seed in enumerate(pd["mAP"]["seeds"]):
             lines.append(

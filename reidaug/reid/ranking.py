@@ -1,7 +1,7 @@
 """Ranking metrics (CMC and mAP) with a per-query gallery exclusion mask.
 
 torchreid's ``evaluate_rank`` removes only the gallery entries of the query's own id *and* own
-camera. The identity judge (``reidaug.metrics.idp``) must remove more: the condition and target
+camera. The identity judge (``reidaug.reid.idp``) must remove more: the condition and target
 images and every same-id view from either of their cameras. This module ranks with any
 ``(queries, gallery)`` keep-mask and computes the figures exactly as torchreid's Market-1501
 evaluation does (queries without a remaining true match are skipped; AP is the mean precision at

@@ -9,7 +9,6 @@ run was interrupted, so the same seed and checkpoint give byte-identical shards.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -23,7 +22,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from reidaug import __version__
-from reidaug.config import TrainConfig
 from reidaug.data import build_dataset
 from reidaug.data.market1501 import Market1501
 from reidaug.data.pairs import load_image, to_tensor, to_uint8
@@ -38,8 +36,7 @@ from reidaug.synthesis.shards import (
     write_manifest,
     write_shard,
 )
-from reidaug.training import build_recipe
-from reidaug.training import checkpoint as ckpt_io
+from reidaug.training.load import load_generator
 
 #: Manifest fields that identify a job; a folder holding another job's shards is refused.
 JOB_KEYS = (
@@ -147,36 +144,8 @@ def synthesize(
     dev = resolve_device(device)
     if dev.type == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per torchrun rank
         dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    if checkpoint is None:
-        if run is None:
-            raise UserError("give --run RUN_DIR or --checkpoint FILE")
-        if not Path(run).is_dir():
-            raise UserError(f"run directory not found: {run}")
-        checkpoint = ckpt_io.latest(run)
-        if checkpoint is None:
-            raise UserError(f"no checkpoint in {Path(run) / 'checkpoints'}")
-    checkpoint = Path(checkpoint)
-    state = ckpt_io.load(checkpoint, map_location=dev)
-    cfg = TrainConfig.from_dict(state["config"])
-    if run is not None and (Path(run) / "training_options.json").is_file():
-        run_cfg = TrainConfig.load(Path(run) / "training_options.json")
-        if run_cfg.model != cfg.model:
-            raise UserError(
-                f"checkpoint {checkpoint.name} is a {cfg.model} model but run {run} trains {run_cfg.model}"
-            )
-        same_root = (run_cfg.root and Path(run_cfg.root).resolve()) == (
-            cfg.root and Path(cfg.root).resolve()
-        )
-        if run_cfg.dataset != cfg.dataset or not same_root:
-            raise UserError(
-                f"checkpoint {checkpoint} was trained on {cfg.dataset} at {cfg.root}, but run {run} "
-                f"on {run_cfg.dataset} at {run_cfg.root}; give the checkpoint's own run or drop --run"
-            )
-    if root is not None:  # the dataset moved since training
-        cfg = dataclasses.replace(cfg, root=str(Path(root).expanduser().resolve()))
-    recipe = build_recipe(cfg, dev)
-    recipe.load_state_dict(state, optimizers=False)
-    recipe.eval_mode()
+    gen = load_generator(run, checkpoint, dev, root)
+    recipe, cfg, checkpoint = gen.recipe, gen.config, gen.checkpoint
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     ds.check_before_run()
@@ -189,7 +158,7 @@ def synthesize(
     total_shards = math.ceil(total / shard_size)
     mine = [j for j in range(total_shards) if j % n_proc == me]
     job = {
-        "reidaug_version": __version__, "model": cfg.model, "checkpoint_sha256": file_sha256(checkpoint),
+        "reidaug_version": __version__, "model": cfg.model, "checkpoint_sha256": gen.sha256,
         "dataset": cfg.dataset, "poses": poses, "strategy": strategy, "seed": seed, "shard_size": shard_size,
         "sources": len(sources), "images": total,
     }  # fmt: skip
@@ -219,7 +188,7 @@ def synthesize(
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(created) if created else None))
     attrs = {
         "reidaug_version": __version__, "model": cfg.model, "checkpoint_sha256": job["checkpoint_sha256"],
-        "config": json.dumps({"job": job, "training": state["config"]}, sort_keys=True), "command": command,
+        "config": json.dumps({"job": job, "training": gen.stored_config}, sort_keys=True), "command": command,
         "created": created, "dataset": cfg.dataset, "seed": seed,
     }  # fmt: skip
     todo, skipped = [], 0

@@ -17,7 +17,6 @@ Schema of ``shard-NNNNN.h5`` (plain h5py reads it)::
 from __future__ import annotations
 
 import bisect
-import hashlib
 import io
 import json
 import os
@@ -33,6 +32,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from reidaug.errors import UserError, storage_message
+from reidaug.weights import file_sha256
 
 SHARD_PATTERN = "shard-{:05d}.h5"
 MANIFEST = "manifest.json"
@@ -41,14 +41,6 @@ STR = h5py.string_dtype("utf-8")
 
 def shard_name(i: int) -> str:
     return SHARD_PATTERN.format(i)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object]) -> None:

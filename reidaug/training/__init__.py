@@ -3,7 +3,18 @@
 from reidaug.config import TrainConfig
 from reidaug.training import mscgan as _mscgan  # noqa: F401  (registers the MsCGAN recipe)
 from reidaug.training import pg2 as _pg2  # noqa: F401  (registers the PG2 recipe)
+from reidaug.training.load import Generator, load_generator
 from reidaug.training.loop import train
 from reidaug.training.recipe import RECIPES, Recipe, Stage, build_recipe, register_recipe
 
-__all__ = ["RECIPES", "Recipe", "Stage", "TrainConfig", "build_recipe", "register_recipe", "train"]
+__all__ = [
+    "RECIPES",
+    "Generator",
+    "Recipe",
+    "Stage",
+    "TrainConfig",
+    "build_recipe",
+    "load_generator",
+    "register_recipe",
+    "train",
+]

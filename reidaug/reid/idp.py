@@ -18,22 +18,30 @@ protocol. A judge below 30 % mAP ranks sources only coarsely.
 accuracy on the source's training label: run it on every ``synthesize`` output before using it
 for augmentation. The same figure on the real source images (which the model was trained on) is
 the reference.
+
+**As a metric.** Importing ``reidaug.reid`` registers ``idp`` with the evaluation engine
+(:mod:`reidaug.metrics.registry`): the scorer here composes the re-ID judge with the engine, so
+``reidaug.metrics`` never imports re-ID code and never trains a re-ID model.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from reidaug.data.market1501 import Market1501
 from reidaug.errors import UserError
+from reidaug.metrics.registry import Batch, EvalContext, register_scorer
 from reidaug.reid import adapter
 from reidaug.reid import model as reid_model
+from reidaug.reid.bench import BenchConfig, cached_model
 from reidaug.reid.ranking import rank
 from reidaug.synthesis.shards import ShardDataset
+from reidaug.weights import file_sha256
 
 
 def load_for(
@@ -151,3 +159,84 @@ def train_id_accuracy(
             "n": len(real),
         },
     }
+
+
+def judge_checkpoint(ctx: EvalContext) -> Path:
+    """The configured judge file, or the cached ``cpu``-recipe re-ID model of the dataset
+    (trained on first use, with ``cfg.reid_recipe`` overriding its fields)."""
+    cfg = ctx.cfg
+    if cfg.reid_checkpoint is not None:
+        return Path(cfg.reid_checkpoint)
+    bench_cfg = BenchConfig.from_recipe("cpu", dataset=ctx.ds.name, root=str(ctx.ds.root),
+                                        device=str(ctx.device), **cfg.reid_recipe)  # fmt: skip
+
+    def report(done, total, **kw):
+        if ctx.progress:
+            ctx.progress(done, total, protocol=f"re-ID model, epoch {done}/{total}")
+
+    return cached_model(bench_cfg, ctx.device, report, ctx.log)
+
+
+class IdpMetric:
+    """The ``idp`` scorer: per protocol, idp Rank-1 and mAP of every source (the ranking of
+    :class:`IdpScorer`); once, the judge's own quality on the real queries and, with
+    ``cfg.shards``, the training-id top-1 of the synthesized images."""
+
+    def __init__(self, ctx: EvalContext) -> None:
+        self.ctx = ctx
+        judge = judge_checkpoint(ctx)
+        gen = ctx.generator
+        trained_against = gen.config.extra.get("id_checkpoint_sha256") if gen is not None else None
+        if trained_against and file_sha256(judge) == trained_against:
+            ctx.log(f"warning: the idp judge {judge} is the identity network this generator was trained "
+                    "against: its idp figures are flattered; judge with an independent re-ID model")  # fmt: skip
+        self.model, self.meta = load_for(judge, ctx.ds, ctx.device)
+        self.ranker: IdpScorer | None = None
+        self.protocol = ""
+
+    def start(self, protocol: str) -> None:
+        if self.ranker is None:  # once: every protocol ranks the same gallery
+            self.ctx.log(f"idp: embedding the {self.ctx.ds.name} gallery")
+            self.ranker = IdpScorer(self.model, self.meta, self.ctx.ds, self.ctx.device,
+                                    self.ctx.cfg.batch_size)  # fmt: skip
+        self.ranker.queries.clear()
+        self.protocol = protocol
+
+    def add(self, batch: Batch) -> None:
+        assert self.ranker is not None
+        for src, imgs in batch.images.items():
+            self.ranker.add(src, imgs, batch.pairs)
+
+    def records(self) -> list[dict]:
+        assert self.ranker is not None
+        out = []
+        for src in self.ranker.queries:
+            sc = self.ranker.score(src)
+            for k in ("rank1", "mAP"):
+                out.append({"metric": f"idp-{k}", "protocol": self.protocol, "source": src,
+                            "value": sc[k], "std": 0.0, "n": sc["n"]})  # fmt: skip
+        return out
+
+    def finish(self) -> list[dict]:
+        ctx, out = self.ctx, []
+        gf = self.ranker.gf if self.ranker is not None else None
+        q = judge_quality(self.model, self.meta, ctx.ds, ctx.device, gf)
+        for k in ("rank1", "mAP"):
+            out.append({"metric": f"idp-{k}", "protocol": "real queries", "source": JUDGE,
+                        "value": q[k], "std": 0.0, "n": q["n"]})  # fmt: skip
+        ctx.log(f"idp judge on the real {ctx.ds.name} queries: mAP {100 * q['mAP']:.1f}%, "
+                f"Rank-1 {100 * q['rank1']:.1f}%")  # fmt: skip
+        if q["mAP"] < WEAK_JUDGE_MAP:
+            ctx.log(f"warning: the idp judge reaches only {100 * q['mAP']:.1f}% mAP on real queries "
+                    f"(below {100 * WEAK_JUDGE_MAP:.0f}%): its idp figures rank sources only coarsely")  # fmt: skip
+        if ctx.cfg.shards is not None:
+            ctx.log(f"idp: classifying the training-id images of {ctx.cfg.shards}")
+            shards = ShardDataset(ctx.cfg.shards)
+            for src, r in train_id_accuracy(self.model, self.meta, ctx.ds, shards, ctx.device,
+                                            ctx.cfg.limit).items():  # fmt: skip
+                out.append({"metric": "idp-top1", "protocol": "train-ids", "source": src,
+                            "value": r["top1"], "std": 0.0, "n": r["n"]})  # fmt: skip
+        return out
+
+
+register_scorer("idp", IdpMetric)
