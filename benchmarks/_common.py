@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,3 +33,40 @@ def timed(fn, repeat: int, warmup: int = 2) -> float:
         fn()
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Per-repetition values of one figure, summarised as median, min and max."""
+
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def line(self, label: str, goal: str) -> str:
+        """``label  median  (median of n; min a, max b; goal g)``: the form run_all.py reads."""
+        v = self.values
+        return (f"  {label:<15} {self.median:8.3f}   (median of {len(v)}; min {min(v):.3f}, "
+                f"max {max(v):.3f}; goal {goal})")  # fmt: skip
+
+
+def alternate(side_a: Callable[[], A], side_b: Callable[[], B], repeat: int) -> list[tuple[A, B]]:
+    """Measure both sides ``repeat`` times, alternating which goes first (AB, BA, AB, ...).
+
+    A drift in the machine's speed (another process, thermal state) then falls on both sides
+    of each pair instead of on one, so per-repetition ratios stay comparable.
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    out = []
+    for i in range(repeat):
+        if i % 2 == 0:
+            a = side_a()
+            b = side_b()
+        else:
+            b = side_b()
+            a = side_a()
+        out.append((a, b))
+    return out

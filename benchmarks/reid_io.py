@@ -1,7 +1,8 @@
 """Reading synthetic images for re-ID: HDF5 shards through ``ShardDataset`` vs the same images
 as JPEG files through torchreid's reader, both with torchreid's test transform.
 
-Prints the ratio JPEG time / shard time. Goal: >= 1 (shards at least as fast).
+Prints the ratio JPEG time / shard time. Goal: >= 1 (shards at least as fast). The two sides
+alternate over ``--repeat`` repetitions; the script prints the median ratio with its min and max.
 
     python benchmarks/reid_io.py --poses 8
 """
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Spread, alternate  # noqa: E402
 
 from reidaug.config import TrainConfig  # noqa: E402
 from reidaug.data import make_synthetic  # noqa: E402
@@ -27,7 +29,7 @@ from reidaug.training import train  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--poses", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="alternating repetitions of both sides")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -51,20 +53,23 @@ def main() -> None:
             for p in files:
                 tf(adapter.read_image(p))
 
-        def best(fn):
-            ts = []
-            for _ in range(args.repeat):
+        def seconds(fn):
+            def once() -> float:
                 t = time.perf_counter()
                 fn()
-                ts.append(time.perf_counter() - t)
-            return min(ts)
+                return time.perf_counter() - t
 
-        t_shard, t_jpeg = best(read_shards), best(read_jpegs)
+            return once
+
+        seconds(read_shards)(), seconds(read_jpegs)()  # warm-up: file cache, imports
+        pairs = alternate(seconds(read_shards), seconds(read_jpegs), args.repeat)
     n = len(files)
     print(f"reading {n} synthetic images with torchreid's test transform")
-    print(f"  HDF5 shards (ShardDataset)  {n / t_shard:8.0f} images/s")
-    print(f"  JPEG files (torchreid)      {n / t_jpeg:8.0f} images/s")
-    print(f"  ratio jpeg/shard time       {t_jpeg / t_shard:8.2f}   (goal >= 1)")
+    t_shard = Spread(tuple(s for s, _ in pairs)).median
+    t_jpeg = Spread(tuple(j for _, j in pairs)).median
+    print(f"  HDF5 shards (ShardDataset)  {n / t_shard:8.0f} images/s (median)")
+    print(f"  JPEG files (torchreid)      {n / t_jpeg:8.0f} images/s (median)")
+    print(Spread(tuple(j / s for s, j in pairs)).line("ratio jpeg/shard", ">= 1"))
 
 
 if __name__ == "__main__":

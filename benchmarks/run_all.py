@@ -4,7 +4,8 @@
     python benchmarks/run_all.py --markdown # the table as Markdown, for the README
 
 Each benchmark is its own script (run it alone for details and larger budgets); this one runs
-them in turn, in fresh processes, and reads the ratio each prints.
+them in turn, in fresh processes, and reads the ratio each prints: the median over repetitions
+that alternate the two sides, with its min and max (the spread).
 """
 
 from __future__ import annotations
@@ -18,19 +19,29 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# (name, script and small-budget arguments, regex for the measured value, goal text, test)
+# (name, script and small-budget arguments, label of the printed figure, goal text, test)
 BENCHMARKS = [
     ("pose rendering vs training consumption", ["pose_render.py", "--samples", "200"],
-     r"ratio\s+([\d.]+)x", ">= 10x", lambda v: v >= 10),
+     "ratio", ">= 10x", lambda v: v >= 10),
     ("train step vs bare forward+backward", ["train_step.py", "--iters", "30"],
-     r"ratio\s+([\d.]+)", "<= 1.05", lambda v: v <= 1.05),
+     "ratio", "<= 1.05", lambda v: v <= 1.05),
     ("synthesis vs bare forward", ["synthesize.py", "--poses", "1"],
-     r"ratio\s+([\d.]+)\s+\(goal >= 0.90\)", ">= 0.90", lambda v: v >= 0.90),
+     "ratio", ">= 0.90", lambda v: v >= 0.90),
     ("synthesis peak memory, 4x larger job", ["synthesize.py", "--poses", "1"],
-     r"\(ratio ([\d.]+), goal", "~1.0 (<= 1.2)", lambda v: v <= 1.2),
-    ("shard read vs torchreid JPEG read", ["reid_io.py", "--poses", "4", "--repeat", "2"],
-     r"ratio jpeg/shard time\s+([\d.]+)", ">= 1", lambda v: v >= 1),
+     "memory ratio", "~1.0 (<= 1.2)", lambda v: v <= 1.2),
+    ("shard read vs torchreid JPEG read", ["reid_io.py", "--poses", "4"],
+     "ratio jpeg/shard", ">= 1", lambda v: v >= 1),
 ]  # fmt: skip
+
+
+def figure(output: str, label: str) -> tuple[float, int, float, float] | None:
+    """(median, repetitions, min, max) from a ``Spread.line`` the script printed, or None."""
+    m = re.search(
+        rf"^\s*{re.escape(label)}\s+([\d.]+)\s+\(median of (\d+); min ([\d.]+), max ([\d.]+)",
+        output,
+        re.MULTILINE,
+    )
+    return None if m is None else (float(m[1]), int(m[2]), float(m[3]), float(m[4]))
 
 
 def main() -> None:
@@ -39,7 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     outputs: dict[tuple[str, ...], str] = {}
     rows = []
-    for name, cmd, pattern, goal, ok in BENCHMARKS:
+    for name, cmd, label, goal, ok in BENCHMARKS:
         key = tuple(cmd)
         if key not in outputs:  # one run serves every figure read from it
             t = time.time()
@@ -49,19 +60,20 @@ def main() -> None:
             )
             outputs[key] = r.stdout + r.stderr
             print(f"  {time.time() - t:.0f} s", file=sys.stderr, flush=True)
-        m = re.search(pattern, outputs[key])
-        if m is None:
-            rows.append((name, "failed", goal, "no", " ".join(cmd)))
+        f = figure(outputs[key], label)
+        if f is None:
+            rows.append((name, "failed", "", goal, "no", " ".join(cmd)))
             print(outputs[key][-2000:], file=sys.stderr)
             continue
-        v = float(m.group(1))
-        rows.append((name, f"{v:.3f}", goal, "yes" if ok(v) else "no", " ".join(cmd)))
-    head = ("benchmark", "measured", "goal", "met", "script")
+        v, n, lo, hi = f
+        spread = f"{lo:.3f} to {hi:.3f} ({n} reps)"
+        rows.append((name, f"{v:.3f}", spread, goal, "yes" if ok(v) else "no", " ".join(cmd)))
+    head = ("benchmark", "median", "min to max", "goal", "met", "script")
     if args.markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + " --- |" * len(head))
         for r in rows:
-            print("| " + " | ".join((*r[:4], f"`{r[4]}`")) + " |")
+            print("| " + " | ".join((*r[:5], f"`{r[5]}`")) + " |")
     else:
         widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
         for r in (head, *rows):
