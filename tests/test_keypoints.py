@@ -13,7 +13,7 @@ def test_parse_and_format_row_round_trip():
     assert kps.shape == (18, 2)
     assert tuple(kps[K.KP["neck"]]) == (23, 37)
     # a point with x missing is missing altogether
-    assert tuple(kps[K.KP["Rear"]]) == (-1, -1)
+    assert tuple(kps[K.KP["Lear"]]) == (-1, -1)  # point 17: OpenPose's LEar
     assert K.format_row(name, K.parse_row(K.format_row(name, kps))[1]) == K.format_row(name, kps)
 
 
@@ -49,8 +49,8 @@ def test_flip_swaps_left_and_right():
     # the right shoulder of the flip is the mirrored left shoulder of the original
     assert tuple(f[K.KP["Rsho"]]) == (kps[K.KP["Lsho"], 0], 63 - kps[K.KP["Lsho"], 1])
     assert tuple(f[K.KP["nose"]]) == (kps[K.KP["nose"], 0], 63 - kps[K.KP["nose"], 1])
-    # missing points stay missing (Rear was missing, so the flip's Lear is)
-    assert tuple(f[K.KP["Lear"]]) == (-1, -1)
+    # missing points stay missing (Lear was missing, so the flip's Rear is)
+    assert tuple(f[K.KP["Rear"]]) == (-1, -1)
     np.testing.assert_array_equal(K.flip_keypoints(f, 64), kps)
     assert sorted(K.FLIP_PERMUTATION) == list(range(18))
 

@@ -109,7 +109,8 @@ def test_missing_weights_give_the_documented_error(runner, synth_root, tmp_path,
         .startswith(f"Error: keypoint R-CNN weights not found: {tmp_path / 'nope.pth'}")
     )
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))  # an empty hub cache
-    r = runner.invoke(cli, ["poses", "estimate", "--images", str(imgs), "--out", str(out)])
+    r = runner.invoke(cli, ["poses", "estimate", "--images", str(imgs), "--out", str(out),
+                            "--backend", "keypointrcnn"])  # fmt: skip
     last = r.stderr.strip().splitlines()[-1]
     assert r.exit_code == 1 and "keypointrcnn_resnet50_fpn_coco-fc266e95.pth" in last
     assert str(tmp_path / "hub") in last and "--weights" in last

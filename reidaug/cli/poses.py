@@ -3,45 +3,76 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import click
+from click.core import ParameterSource
 
 from reidaug.cli.app import App, pass_app
-from reidaug.data.estimate import WEIGHTS_FILE, estimate, show
+from reidaug.data.estimate import WEIGHTS_FILE, Backend, estimate, show
+from reidaug.data.mediapipe_pose import (
+    DEFAULT_FRAMINGS,
+    DEFAULT_MIN_VISIBILITY,
+    DEFAULT_SCALE,
+    parse_framings,
+)
 from reidaug.device import resolve_device
+
+_framings = ",".join(f"{m:g}:{c:g}" for m, c in DEFAULT_FRAMINGS)
 
 
 @click.group("poses")
 def poses() -> None:
-    """Estimate pose annotations with keypoint R-CNN, and draw them for a check by eye."""
+    """Estimate pose annotations (MediaPipe or keypoint R-CNN), and draw them for a check by eye."""
 
 
 @poses.command("estimate")
 @click.option("--images", type=click.Path(path_type=Path), required=True,
               help="Folder of person crops (.jpg/.png), not recursive.")  # fmt: skip
-@click.option("--weights", type=click.Path(path_type=Path), default=None, envvar="REIDAUG_KEYPOINT_WEIGHTS",
-              help=f"keypoint R-CNN weights ({WEIGHTS_FILE}) [default: the torch hub cache].")  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Annotation CSV to write (the shipped Market format).")  # fmt: skip
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--min-score", type=float, default=1.0, show_default=True,
-              help="Keypoints scoring below this (keypoint R-CNN heatmap logit) are written as -1.")  # fmt: skip
-@click.option("--min-size", type=click.IntRange(min=32), default=800, show_default=True,
-              help="Detector input size (shorter side); crops are upscaled to it.")  # fmt: skip
+@click.option("--backend", type=click.Choice(get_args(Backend)), default="auto", show_default=True,
+              help="auto: keypoint R-CNN when --weights are given, else MediaPipe when installed.")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images per detector call (and per progress update).")  # fmt: skip
+@click.option("--min-visibility", type=click.FloatRange(0, 1), default=None,
+              help=f"[mediapipe] Landmarks less visible than this are written as -1 "
+                   f"[default: {DEFAULT_MIN_VISIBILITY}].")  # fmt: skip
+@click.option("--framing", default=None,
+              help="[mediapipe] MARGIN:CONFIDENCE pairs tried in order until a person is found: the "
+                   "grey margin around the upscaled crop (share of its longer side, each side) and "
+                   f"the detection confidence [default: {_framings}].")  # fmt: skip
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=f"[mediapipe] Bicubic upscale of the crop before detection [default: {DEFAULT_SCALE}].")  # fmt: skip
+@click.option("--weights", type=click.Path(path_type=Path), default=None, envvar="REIDAUG_KEYPOINT_WEIGHTS",
+              help=f"[keypointrcnn] Weights ({WEIGHTS_FILE}) [default: the torch hub cache].")  # fmt: skip
+@click.option("--min-score", type=float, default=None,
+              help="[keypointrcnn] Keypoints scoring below this heatmap logit are written as -1 [default: 1.0].")  # fmt: skip
+@click.option("--min-size", type=click.IntRange(min=32), default=None,
+              help="[keypointrcnn] Detector input size (shorter side) crops are upscaled to [default: 800].")  # fmt: skip
 @pass_app
-def estimate_cmd(app: App, images: Path, weights: Path | None, out: Path, batch_size: int, min_score: float,
-                 min_size: int) -> None:  # fmt: skip
-    """Run keypoint R-CNN on every image and write COCO-18 keypoints as a PG2-format CSV.
+def estimate_cmd(app: App, images: Path, out: Path, backend: Backend, batch_size: int,
+                 min_visibility: float | None, framing: str | None, scale: float | None,
+                 weights: Path | None, min_score: float | None, min_size: int | None) -> None:  # fmt: skip
+    """Estimate COCO-18 keypoints for every image and write them as a PG2-format CSV.
 
-    Example: reidaug poses estimate --images Market-1501-v15.09.15/bounding_box_train
-    --weights keypointrcnn_resnet50_fpn_coco-fc266e95.pth --out train.csv
+    MediaPipe's model ships in its wheel (pip install 'reidaug[pose]'); keypoint R-CNN needs
+    weights. Options marked [backend] belong to that backend; passing one to the other is an error.
+
+    Example: reidaug poses estimate --images Market-1501-v15.09.15/bounding_box_train --out train.csv
     """
+    source = click.get_current_context().get_parameter_source("weights")
+    if backend == "mediapipe" and source is ParameterSource.ENVIRONMENT:
+        weights = None  # the environment's weights are for the other backend, not a user's flag
     with app.progress("estimating poses") as update:
-        summary = estimate(images, out, weights=weights, min_score=min_score, batch_size=batch_size,
-                           device=resolve_device(app.device), min_size=min_size, progress=update)  # fmt: skip
+        summary = estimate(images, out, backend, weights, batch_size=batch_size, progress=update,
+                           min_visibility=min_visibility, scale=scale,
+                           framings=None if framing is None else parse_framings(framing),
+                           min_score=min_score, min_size=min_size,
+                           device=resolve_device(app.device))  # fmt: skip
     app.info(
-        f"{summary['images']} images, {summary['detections']} with a centre person, "
-        f"{summary['all_missing']} all-missing rows"
+        f"{summary['backend']}: {summary['images']} images, {summary['detections']} with a "
+        f"centre person, {summary['all_missing']} all-missing rows"
     )
     click.echo(f"wrote {out}")
 

@@ -1,9 +1,14 @@
-"""Pose annotations for any folder of person crops, with torchvision's keypoint R-CNN.
+"""Pose annotations for any folder of person crops, with one of two backends.
 
-The detector predicts the 17 COCO keypoints; :func:`coco17_to_coco18` maps them to the 18-point
-OpenPose / COCO-18 order of the PG2-family annotation files (the neck is the midpoint of the
-shoulders when both are confident). Nothing is downloaded: the weights come from a file or from
-the torch hub cache.
+- ``mediapipe`` (:mod:`reidaug.data.mediapipe_pose`): MediaPipe's pose landmarker, whose model
+  ships inside its wheel (the ``reidaug[pose]`` extra), so it runs out of the box.
+- ``keypointrcnn``: torchvision's keypoint R-CNN with weights the user brings (a file or the
+  torch hub cache; nothing is downloaded). It predicts the 17 COCO keypoints, which
+  :func:`coco17_to_coco18` maps to the 18-point OpenPose / COCO-18 order of the PG2-family
+  annotation files (the neck is the midpoint of the shoulders when both are confident).
+
+A backend is any callable from a list of ``uint8 (H, W, 3)`` crops to one ``(18, 2)`` ``(y, x)``
+array per crop, or ``None`` where it found nobody (:class:`PoseBackend`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -19,6 +25,7 @@ from PIL import Image
 from reidaug.data.keypoints import (
     KEYPOINT_NAMES,
     KP,
+    LANDMARK_NAMES,
     LIMBS,
     MISSING,
     NUM_KEYPOINTS,
@@ -40,33 +47,8 @@ COCO17_NAMES: tuple[str, ...] = (
 
 #: For each COCO-18 keypoint, its COCO-17 index (``None`` for the neck, which is derived).
 COCO18_FROM_COCO17: tuple[int | None, ...] = tuple(
-    None if name == "neck" else COCO17_NAMES.index(full)
-    for name, full in (
-        (
-            n,
-            {
-                "nose": "nose",
-                "neck": "neck",
-                "Rsho": "right_shoulder",
-                "Relb": "right_elbow",
-                "Rwri": "right_wrist",
-                "Lsho": "left_shoulder",
-                "Lelb": "left_elbow",
-                "Lwri": "left_wrist",
-                "Rhip": "right_hip",
-                "Rkne": "right_knee",
-                "Rank": "right_ankle",
-                "Lhip": "left_hip",
-                "Lkne": "left_knee",
-                "Lank": "left_ankle",
-                "Leye": "left_eye",
-                "Reye": "right_eye",
-                "Lear": "left_ear",
-                "Rear": "right_ear",
-            }[n],
-        )  # fmt: skip
-        for n in sorted(KP, key=KP.get)
-    )
+    None if (long := LANDMARK_NAMES[n]) is None else COCO17_NAMES.index(long)
+    for n in KEYPOINT_NAMES
 )
 
 
@@ -145,13 +127,101 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
-@torch.no_grad()
+class PoseBackend(Protocol):
+    """Keypoints of the centre person of each crop: ``(18, 2)`` ``(y, x)``, or None."""
+
+    name: str
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray | None]: ...
+
+
+class KeypointRCNN:
+    """The keypoint R-CNN backend: a detector and its keypoint score threshold."""
+
+    name = "keypointrcnn"
+
+    def __init__(
+        self, detector: torch.nn.Module, min_score: float = 1.0, device: torch.device | str = "cpu"
+    ) -> None:
+        self.detector, self.min_score, self.device = detector.to(device), min_score, device
+
+    @torch.no_grad()
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray | None]:
+        tensors = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float().div(255).to(self.device)
+                   for a in images]  # fmt: skip
+        out: list[np.ndarray | None] = []
+        for t, det in zip(tensors, self.detector(tensors), strict=True):
+            k = pick_person(det["boxes"].cpu().numpy(), det["scores"].cpu().numpy(), *t.shape[1:])
+            if k is None:
+                out.append(None)
+                continue
+            kp = det["keypoints"][k].cpu().numpy()
+            scores = det["keypoints_scores"][k].cpu().numpy()
+            out.append(coco17_to_coco18(kp[:, :2], scores, self.min_score))
+        return out
+
+
+Backend = Literal["auto", "mediapipe", "keypointrcnn"]
+
+
+def build_backend(
+    backend: Backend = "auto",
+    weights: str | os.PathLike | None = None,
+    *,
+    min_score: float | None = None,
+    min_size: int | None = None,
+    min_visibility: float | None = None,
+    scale: float | None = None,
+    framings: tuple[tuple[float, float], ...] | None = None,
+    device: torch.device | str = "cpu",
+    state_dict: dict | None = None,
+) -> PoseBackend:
+    """The backend by name, with its own options (``None``: its default).
+
+    ``auto`` is keypoint R-CNN when ``weights`` (or ``state_dict``) are given, else MediaPipe
+    when installed, else keypoint R-CNN from the torch hub cache. An option that belongs to the
+    other backend is refused rather than ignored.
+    """
+    from reidaug.data import mediapipe_pose as mpp
+
+    if backend == "auto":
+        given = weights is not None or state_dict is not None
+        backend = "keypointrcnn" if given or not mpp.available() else "mediapipe"
+        if backend == "keypointrcnn" and not given:
+            try:
+                find_weights(None)
+            except UserError as e:
+                raise UserError(f"{e}; or install the MediaPipe backend: {mpp.PIP_HINT}") from None
+    mp_opts = {"--min-visibility": min_visibility, "--scale": scale, "--framing": framings}
+    rcnn_opts = {"--weights": weights, "--min-score": min_score, "--min-size": min_size}
+    wrong = rcnn_opts if backend == "mediapipe" else mp_opts
+    if backend == "mediapipe" and state_dict is not None:
+        wrong = {**wrong, "state_dict": state_dict}
+    if given := [k for k, v in wrong.items() if v is not None]:
+        raise UserError(f"{', '.join(given)} do(es) not apply to the {backend} backend")
+    if backend == "mediapipe":
+        kw = {k: v for k, v in zip(("min_visibility", "scale", "framings"), mp_opts.values(), strict=True)
+              if v is not None}  # fmt: skip
+        return mpp.MediaPipePose(**kw)
+    if backend != "keypointrcnn":
+        raise UserError(f"unknown pose backend {backend!r}: auto, mediapipe or keypointrcnn")
+    detector = build_detector(weights, state_dict, min_size=800 if min_size is None else min_size)
+    return KeypointRCNN(detector, 1.0 if min_score is None else min_score, device)
+
+
+def read_crop(path: Path) -> np.ndarray:
+    """One image as ``uint8 (H, W, 3)`` RGB; an undecodable file is a :class:`UserError`."""
+    try:
+        with Image.open(path) as im:
+            return np.array(im.convert("RGB"))
+    except OSError:
+        raise UserError(f"cannot decode image {path} (corrupt or not an image)") from None
+
+
 def estimate_poses(
     images: Sequence[Path],
-    detector: torch.nn.Module,
-    min_score: float = 1.0,
+    backend: PoseBackend,
     batch_size: int = 8,
-    device: torch.device | str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Keypoints of the centre person of every image.
@@ -160,29 +230,13 @@ def estimate_poses(
         ``({file name: (18, 2) (y, x)}, summary)`` with summary ``images``, ``detections``
         (images where a centre person was found) and ``all_missing`` (rows of only ``-1``).
     """
-    detector = detector.to(device)
     out: dict[str, np.ndarray] = {}
     found = 0
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
-        tensors = []
-        for p in chunk:
-            try:
-                with Image.open(p) as im:
-                    arr = np.array(im.convert("RGB"))
-            except OSError:
-                raise UserError(f"cannot decode image {p} (corrupt or not an image)") from None
-            tensors.append(torch.from_numpy(arr).permute(2, 0, 1).float().div(255).to(device))
-        for p, t, det in zip(chunk, tensors, detector(tensors), strict=True):
-            k = pick_person(det["boxes"].cpu().numpy(), det["scores"].cpu().numpy(), *t.shape[1:])
-            if k is None:
-                out[p.name] = np.full((NUM_KEYPOINTS, 2), MISSING, np.int64)
-                continue
-            found += 1
-            kp = det["keypoints"][k].cpu().numpy()
-            out[p.name] = coco17_to_coco18(
-                kp[:, :2], det["keypoints_scores"][k].cpu().numpy(), min_score
-            )
+        for p, kps in zip(chunk, backend([read_crop(p) for p in chunk]), strict=True):
+            found += kps is not None
+            out[p.name] = np.full((NUM_KEYPOINTS, 2), MISSING, np.int64) if kps is None else kps
         if progress:
             progress(min(start + batch_size, len(images)), len(images))
     missing = sum(bool((k == MISSING).all()) for k in out.values())
@@ -192,26 +246,30 @@ def estimate_poses(
 def estimate(
     images: str | os.PathLike,
     out: str | os.PathLike,
+    backend: Backend = "auto",
     weights: str | os.PathLike | None = None,
-    min_score: float = 1.0,
+    *,
     batch_size: int = 8,
-    device: torch.device | str = "cpu",
-    min_size: int = 800,
     progress: Callable[[int, int], None] | None = None,
-    state_dict: dict | None = None,
-) -> dict[str, int]:
+    **options: object,
+) -> dict[str, int | str]:
     """Annotate every image of a folder and write a PG2-format CSV (atomically).
 
+    ``options`` are the backend's (see :func:`build_backend`). The summary adds ``backend``.
+
     Example:
-        >>> estimate("Market-1501-v15.09.15/bounding_box_train", "train.csv",
-        ...          weights="keypointrcnn_resnet50_fpn_coco-fc266e95.pth")  # doctest: +SKIP
-        {'images': 12936, 'detections': ..., 'all_missing': ...}
+        >>> estimate("Market-1501-v15.09.15/bounding_box_train", "train.csv")  # doctest: +SKIP
+        {'images': 12936, 'detections': ..., 'all_missing': ..., 'backend': 'mediapipe'}
     """
     files = list_images(images)
-    detector = build_detector(weights, state_dict, min_size=min_size)
-    kps, summary = estimate_poses(files, detector, min_score, batch_size, device, progress)
+    model = build_backend(backend, weights, **options)  # type: ignore[arg-type]
+    try:
+        kps, summary = estimate_poses(files, model, batch_size, progress)
+    finally:
+        if hasattr(model, "close"):
+            model.close()
     write_annotations(out, kps)  # atomic: temp file renamed into place
-    return summary
+    return {**summary, "backend": model.name}
 
 
 def draw_skeleton(image: np.ndarray, kps: np.ndarray) -> np.ndarray:

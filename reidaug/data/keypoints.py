@@ -16,12 +16,26 @@ import numpy as np
 
 from reidaug.errors import UserError
 
+#: OpenPose's COCO-18 order (``POSE_COCO_BODY_PARTS``): the person's right eye and ear come
+#: first (14 REye, 15 LEye, 16 REar, 17 LEar). Pose-Transfer's code labels 14-17 the other way
+#: round; the shipped Market CSVs follow OpenPose, as MediaPipe's named landmarks confirm (its
+#: left ear lies within 8 px of the CSVs' point 17 far more often than of point 16).
 KEYPOINT_NAMES: tuple[str, ...] = (
     "nose", "neck", "Rsho", "Relb", "Rwri", "Lsho", "Lelb", "Lwri", "Rhip",
-    "Rkne", "Rank", "Lhip", "Lkne", "Lank", "Leye", "Reye", "Lear", "Rear",
+    "Rkne", "Rank", "Lhip", "Lkne", "Lank", "Reye", "Leye", "Rear", "Lear",
 )  # fmt: skip
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 KP = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
+
+#: Each keypoint as the landmark name COCO-17 and MediaPipe detectors use (the person's own left
+#: and right); ``None`` for the neck, which detectors derive from the shoulders.
+LANDMARK_NAMES: dict[str, str | None] = {
+    "nose": "nose", "neck": None, "Rsho": "right_shoulder", "Relb": "right_elbow",
+    "Rwri": "right_wrist", "Lsho": "left_shoulder", "Lelb": "left_elbow", "Lwri": "left_wrist",
+    "Rhip": "right_hip", "Rkne": "right_knee", "Rank": "right_ankle", "Lhip": "left_hip",
+    "Lkne": "left_knee", "Lank": "left_ankle", "Leye": "left_eye", "Reye": "right_eye",
+    "Lear": "left_ear", "Rear": "right_ear",
+}  # fmt: skip
 
 #: Index permutation that swaps left and right keypoints (used by a horizontal flip).
 FLIP_PERMUTATION: tuple[int, ...] = tuple(
