@@ -199,8 +199,9 @@ class MediaPipePose:
         return out
 
     def close(self) -> None:
-        for pose in self._pose.values():
-            pose.close()
+        with _quiet_native_stderr():
+            for pose in self._pose.values():
+                pose.close()
 
     def __enter__(self) -> MediaPipePose:
         return self

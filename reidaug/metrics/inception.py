@@ -23,7 +23,7 @@ from torch import nn
 from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
 from reidaug.errors import UserError
-from reidaug.metrics.registry import REAL, Batch, EvalContext
+from reidaug.metrics.registry import REAL, Batch, EvalContext, figure
 from reidaug.weights import find, load_state
 
 TF_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
@@ -178,7 +178,7 @@ def fid(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
         raise UserError("FID needs at least 2 images on each side")
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = linalg.sqrtm(s1 @ s2)  # the matrix alone (scipy deprecates disp=False)
     if not np.isfinite(covmean).all():
         eps = np.eye(len(s1)) * 1e-6
         covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
@@ -240,14 +240,12 @@ class InceptionMetrics:
         for (metric, src), acc in self.accs.items():
             if metric in self.wanted:
                 m, s = acc.score()
-                out.append({"metric": metric, "protocol": proto, "source": src, "value": m,
-                            "std": s, "n": len(acc.features())})  # fmt: skip
+                out.append(figure(metric, proto, src, m, len(acc.features()), s))
         if "fid" in self.wanted:
             real = self.accs[("is", REAL)].features()
             for (metric, src), acc in self.accs.items():
                 if metric == "is" and src != REAL:
-                    out.append({"metric": "fid", "protocol": proto, "source": src,
-                                "value": fid(acc.features(), real), "std": 0.0, "n": len(real)})  # fmt: skip
+                    out.append(figure("fid", proto, src, fid(acc.features(), real), len(real)))
         return out
 
     def finish(self) -> list[dict]:

@@ -123,8 +123,14 @@ def build_scorers(names: Sequence[str], ctx: EvalContext) -> list[Scorer]:
     return out
 
 
+def figure(
+    metric: str, protocol: str, source: str, value: float, n: int, std: float = 0.0, **extra
+) -> dict:
+    """One figure as every scorer reports it (and ``metric-*.jsonl`` stores it)."""
+    return {"metric": metric, "protocol": protocol, "source": source, "value": float(value),
+            "std": float(std), "n": int(n), **extra}  # fmt: skip
+
+
 def record(metric: str, protocol: str, source: str, values: Sequence[float], **extra) -> dict:
     """One figure: the mean of ``values`` with its std and count."""
-    return {"metric": metric, "protocol": protocol, "source": source,
-            "value": float(np.mean(values)), "std": float(np.std(values)), "n": len(values),
-            **extra}  # fmt: skip
+    return figure(metric, protocol, source, np.mean(values), len(values), np.std(values), **extra)

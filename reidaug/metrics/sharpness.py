@@ -23,7 +23,7 @@ import numpy as np
 from skimage.color import rgb2gray
 from skimage.filters import laplace
 
-from reidaug.metrics.registry import REAL, Batch, record
+from reidaug.metrics.registry import REAL, Batch, figure
 
 HF_CUTOFF = 0.25
 SHARPNESS_METRICS = ("lapvar", "hfe")
@@ -83,11 +83,10 @@ class SharpnessScorer:
     def records(self) -> list[dict]:
         out = []
         for (metric, src), vals in self.values.items():
-            ref = float(np.mean(self.values[(metric, REAL)]))
-            rec = record(
-                metric, self.protocol, src, np.asarray(vals) / ref, raw=float(np.mean(vals))
-            )
-            out.append(rec)
+            ref, raw = float(np.mean(self.values[(metric, REAL)])), float(np.mean(vals))
+            # the ratio of means (not the mean of ratios), so the real target's is exactly 1
+            out.append(figure(metric, self.protocol, src, raw / ref, len(vals),
+                              float(np.std(vals)) / ref, raw=raw))  # fmt: skip
         return out
 
     def finish(self) -> list[dict]:

@@ -35,7 +35,7 @@ import torch
 
 from reidaug.data.market1501 import Market1501
 from reidaug.errors import UserError
-from reidaug.metrics.registry import Batch, EvalContext, register_scorer
+from reidaug.metrics.registry import Batch, EvalContext, figure, register_scorer
 from reidaug.reid import adapter
 from reidaug.reid import model as reid_model
 from reidaug.reid.bench import BenchConfig, cached_model
@@ -213,8 +213,7 @@ class IdpMetric:
         for src in self.ranker.queries:
             sc = self.ranker.score(src)
             for k in ("rank1", "mAP"):
-                out.append({"metric": f"idp-{k}", "protocol": self.protocol, "source": src,
-                            "value": sc[k], "std": 0.0, "n": sc["n"]})  # fmt: skip
+                out.append(figure(f"idp-{k}", self.protocol, src, sc[k], sc["n"]))
         return out
 
     def finish(self) -> list[dict]:
@@ -222,8 +221,7 @@ class IdpMetric:
         gf = self.ranker.gf if self.ranker is not None else None
         q = judge_quality(self.model, self.meta, ctx.ds, ctx.device, gf)
         for k in ("rank1", "mAP"):
-            out.append({"metric": f"idp-{k}", "protocol": "real queries", "source": JUDGE,
-                        "value": q[k], "std": 0.0, "n": q["n"]})  # fmt: skip
+            out.append(figure(f"idp-{k}", "real queries", JUDGE, q[k], q["n"]))
         ctx.log(f"idp judge on the real {ctx.ds.name} queries: mAP {100 * q['mAP']:.1f}%, "
                 f"Rank-1 {100 * q['rank1']:.1f}%")  # fmt: skip
         if q["mAP"] < WEAK_JUDGE_MAP:
@@ -234,8 +232,7 @@ class IdpMetric:
             shards = ShardDataset(ctx.cfg.shards)
             for src, r in train_id_accuracy(self.model, self.meta, ctx.ds, shards, ctx.device,
                                             ctx.cfg.limit).items():  # fmt: skip
-                out.append({"metric": "idp-top1", "protocol": "train-ids", "source": src,
-                            "value": r["top1"], "std": 0.0, "n": r["n"]})  # fmt: skip
+                out.append(figure("idp-top1", "train-ids", src, r["top1"], r["n"]))
         return out
 
 

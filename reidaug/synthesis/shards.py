@@ -242,7 +242,9 @@ class ShardDataset(Dataset):
         if fast:
             mask, raw = d.id.read_direct_chunk((j, 0, 0, 0))
             if mask == 0:
-                return np.frombuffer(zlib.decompress(raw), dtype=np.uint8).reshape(self.image_shape)
+                # a writable buffer: torch.from_numpy warns on read-only arrays
+                buf = bytearray(zlib.decompress(raw))
+                return np.frombuffer(buf, dtype=np.uint8).reshape(self.image_shape)
         return d[j]
 
     def __getitem__(self, idx: int) -> dict:
