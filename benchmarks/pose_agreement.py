@@ -31,7 +31,6 @@ from reidaug.data.estimate import (  # noqa: E402
     KeypointRCNN,
     build_detector,
     coco17_to_coco18,
-    pick_person,
     read_crop,
 )
 from reidaug.data.keypoints import KEYPOINT_NAMES, MISSING, is_valid_pose, present  # noqa: E402
@@ -76,21 +75,12 @@ def run_mediapipe(paths: list[Path], scale: float, framing: str) -> tuple[list, 
 
 
 def run_rcnn(paths: list[Path], weights: Path | None, min_size: int) -> tuple[list, float]:
-    import torch
-
-    det = KeypointRCNN(build_detector(weights, min_size=min_size)).detector
+    """Raw keypoints per image (``(xy, scores)`` or None) and seconds taken."""
+    rcnn = KeypointRCNN(build_detector(weights, min_size=min_size))
     t = time.perf_counter()
     raw = []
-    with torch.no_grad():
-        for s in range(0, len(paths), 8):
-            ims = [
-                torch.from_numpy(read_crop(p)).permute(2, 0, 1).float().div(255)
-                for p in paths[s : s + 8]
-            ]
-            for im, out in zip(ims, det(ims), strict=True):
-                k = pick_person(out["boxes"].numpy(), out["scores"].numpy(), *im.shape[1:])
-                raw.append(None if k is None else (out["keypoints"][k, :, :2].numpy(),
-                                                   out["keypoints_scores"][k].numpy()))  # fmt: skip
+    for s in range(0, len(paths), 8):
+        raw += rcnn.landmarks([read_crop(p) for p in paths[s : s + 8]])
     return raw, time.perf_counter() - t
 
 

@@ -13,6 +13,7 @@ per-repetition ratios, printed with its min and max.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -72,7 +73,7 @@ def main() -> None:
         recipe = load_generator(run).recipe
         b = args.batch_size
         cond, pose = torch.rand(b, 3, 128, 64) * 2 - 1, torch.rand(b, 18, 128, 64) * 2 - 1
-        jobs = iter(range(10**6))
+        jobs = itertools.count()  # a fresh shard folder for every job
 
         def end_to_end() -> tuple[dict, dict]:
             """The small and the 4x larger job, each in a fresh process and a fresh folder."""

@@ -134,6 +134,8 @@ class PoseBackend(Protocol):
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray | None]: ...
 
+    def close(self) -> None: ...
+
 
 class KeypointRCNN:
     """The keypoint R-CNN backend: a detector and its keypoint score threshold."""
@@ -146,19 +148,23 @@ class KeypointRCNN:
         self.detector, self.min_score, self.device = detector.to(device), min_score, device
 
     @torch.no_grad()
-    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray | None]:
+    def landmarks(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Per crop, the centre person's ``((17, 2) (x, y), (17,) scores)``, or None."""
         tensors = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float().div(255).to(self.device)
                    for a in images]  # fmt: skip
-        out: list[np.ndarray | None] = []
+        out: list[tuple[np.ndarray, np.ndarray] | None] = []
         for t, det in zip(tensors, self.detector(tensors), strict=True):
             k = pick_person(det["boxes"].cpu().numpy(), det["scores"].cpu().numpy(), *t.shape[1:])
-            if k is None:
-                out.append(None)
-                continue
-            kp = det["keypoints"][k].cpu().numpy()
-            scores = det["keypoints_scores"][k].cpu().numpy()
-            out.append(coco17_to_coco18(kp[:, :2], scores, self.min_score))
+            out.append(None if k is None else (det["keypoints"][k, :, :2].cpu().numpy(),
+                                               det["keypoints_scores"][k].cpu().numpy()))  # fmt: skip
         return out
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray | None]:
+        return [None if r is None else coco17_to_coco18(*r, self.min_score)
+                for r in self.landmarks(images)]  # fmt: skip
+
+    def close(self) -> None:
+        """Nothing to release (the detector is an ordinary module)."""
 
 
 Backend = Literal["auto", "mediapipe", "keypointrcnn"]
@@ -200,9 +206,8 @@ def build_backend(
     if given := [k for k, v in wrong.items() if v is not None]:
         raise UserError(f"{', '.join(given)} do(es) not apply to the {backend} backend")
     if backend == "mediapipe":
-        kw = {k: v for k, v in zip(("min_visibility", "scale", "framings"), mp_opts.values(), strict=True)
-              if v is not None}  # fmt: skip
-        return mpp.MediaPipePose(**kw)
+        kw = {"min_visibility": min_visibility, "scale": scale, "framings": framings}
+        return mpp.MediaPipePose(**{k: v for k, v in kw.items() if v is not None})
     if backend != "keypointrcnn":
         raise UserError(f"unknown pose backend {backend!r}: auto, mediapipe or keypointrcnn")
     detector = build_detector(weights, state_dict, min_size=800 if min_size is None else min_size)
@@ -266,8 +271,7 @@ def estimate(
     try:
         kps, summary = estimate_poses(files, model, batch_size, progress)
     finally:
-        if hasattr(model, "close"):
-            model.close()
+        model.close()
     write_annotations(out, kps)  # atomic: temp file renamed into place
     return {**summary, "backend": model.name}
 

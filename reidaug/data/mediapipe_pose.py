@@ -152,15 +152,13 @@ class MediaPipePose:
         if scale <= 0 or not framings or any(m < 0 or not 0 <= c <= 1 for m, c in framings):
             raise UserError(f"need scale > 0 and framings of margin >= 0, confidence in [0, 1]; "
                             f"got {scale} and {framings}")  # fmt: skip
+        self.min_visibility, self.scale, self.framings = min_visibility, scale, tuple(framings)
         with _quiet_native_stderr():
             import mediapipe as mp
 
-        if not hasattr(mp, "solutions"):
-            raise UserError(
-                f"mediapipe {mp.__version__} has no mp.solutions (dropped in 0.10.30): {PIP_HINT}"
-            )
-        self.min_visibility, self.scale, self.framings = min_visibility, scale, tuple(framings)
-        with _quiet_native_stderr():
+            if not hasattr(mp, "solutions"):
+                raise UserError(f"mediapipe {mp.__version__} has no mp.solutions (dropped in "
+                                f"0.10.30): {PIP_HINT}")  # fmt: skip
             self._pose = {
                 conf: mp.solutions.pose.Pose(
                     static_image_mode=True,
