@@ -56,7 +56,7 @@ def measure(args: argparse.Namespace, market: Path | None) -> dict:
         one = {k: torch.stack([it[k] for it in items]) for k in items[0]}
         recipe.train_mode(recipe.stages()[0])
 
-        def full() -> float:
+        def full() -> tuple[float, float]:
             stamps: list[float] = []
             train(cfg, progress=lambda done, total, **kw: stamps.append(time.perf_counter()))
             shutil.rmtree(runs)  # each repetition is a fresh run
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--variant", default="g1-posemask")
     ap.add_argument("--repeat", type=int, default=5, help="alternating repetitions of both sides")
     ap.add_argument("--preset", choices=("paper", "cpu"), default="paper",
-                    help="training preset (cpu: additive skips, channels_last)")  # fmt: skip
+                    help="training preset (cpu: additive skips; --width and --batch-size still apply)")  # fmt: skip
     ap.add_argument("--market", action="store_true", help="train on the real Market-1501")
     args = ap.parse_args()
     market = market_root() if args.market else None
