@@ -60,7 +60,9 @@ class TrainConfig:
     flip: bool = True
     seed: int = 0
     device: str = "auto"
-    workers: int = 1
+    #: data loader processes; ``None``: 0 on a CPU (a loader process takes a core from the
+    #: compute threads: 206 against 157 ms an iteration on 2 cores), 1 on CUDA
+    workers: int | None = None
     log_every: int = 50
     sample_every: int = 1000
     checkpoint_every: int = 1000

@@ -42,7 +42,7 @@ class DemoConfig:
     reid_epochs: int = 8
     seed: int = 0
     device: str = "cpu"
-    workers: int = 1
+    workers: int | None = None  # None: the training default (0 on a CPU)
 
 
 STEPS = ("dataset", "train PG2", "synthesize", "bench-reid", "evaluate")

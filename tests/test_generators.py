@@ -209,3 +209,26 @@ def test_evaluate_warns_when_the_judge_is_the_identity_network(synth_root, tmp_p
             any("is the identity network this generator was trained against" in s for s in said)
             == warned
         )
+
+
+def test_the_loader_takes_no_core_from_a_cpu_training_unless_asked(
+    synth_root, tmp_path, monkeypatch
+):
+    from reidaug.training import loop
+
+    seen = []
+
+    class Recording(loop.DataLoader):
+        def __init__(self, *a, **kw):
+            seen.append(kw["num_workers"])
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(loop, "DataLoader", Recording)
+    for workers in (None, 1):
+        cfg = tiny(
+            synth_root, tmp_path / str(workers), workers=workers, variant="g1-posemask", iters1=1
+        )
+        train(cfg)
+    assert seen == [0, 1]  # auto on a CPU, then the flag honoured
+    assert loop.loader_workers(None, torch.device("cuda")) == 1
+    assert TrainConfig().workers is None

@@ -9,7 +9,7 @@ from typing import get_args
 import click
 from click.core import ParameterSource
 
-from reidaug.cli.app import App, pass_app, workers_option
+from reidaug.cli.app import App, pass_app
 from reidaug.cli.data import annotations_option, dataset_option, root_option
 from reidaug.config import PRESETS, Skip, StageSel, TrainConfig, Variant
 from reidaug.training import RECIPES, train
@@ -107,7 +107,12 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 )
 @click.option("--heatmap", type=click.Choice(["pg2", "gaussian"]), default="pg2", show_default=True)
 @click.option("--no-flip", is_flag=True, help="Disable left-right flip augmentation.")
-@workers_option
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Data loader processes [default: 0 on a CPU, whose cores the training uses, 1 on CUDA].",
+)
 @click.option("--log-every", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--sample-every", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)

@@ -68,6 +68,15 @@ class StepSampler(Sampler[list[int]]):
         return max(0, self.stop - self.start)
 
 
+def loader_workers(workers: int | None, device: torch.device) -> int:
+    """The data loader processes of a run: ``workers``, or when ``None`` 0 on a CPU device
+    (the compute threads use every core; a loader process only competes with them) and 1 on
+    CUDA (``benchmarks/train_step.py --workers`` measures both)."""
+    if workers is not None:
+        return workers
+    return 0 if device.type == "cpu" else 1
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -263,13 +272,14 @@ def train(
             log(
                 f"stage {st.name}: training {', '.join(st.trains)} for {st.iters - start} iterations"
             )
+            workers = loader_workers(cfg.workers, device)
             sampler = StepSampler(len(data), cfg.batch_size, cfg.seed, si, start, st.iters)
             loader = DataLoader(
                 data,
                 batch_sampler=sampler,
-                num_workers=cfg.workers,
+                num_workers=workers,
                 pin_memory=device.type == "cuda",
-                prefetch_factor=4 if cfg.workers else None,
+                prefetch_factor=4 if workers else None,
                 persistent_workers=False,
             )
             t0 = time.time()
