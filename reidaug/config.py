@@ -61,7 +61,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     #: data loader processes; ``None``: 0 on a CPU (a loader process takes a core from the
-    #: compute threads: 206 against 157 ms an iteration on 2 cores), 1 on CUDA
+    #: compute threads: a mean iteration of 183 against 167 ms on 2 cores), 1 on CUDA
     workers: int | None = None
     log_every: int = 50
     sample_every: int = 1000
