@@ -71,7 +71,7 @@ class StepSampler(Sampler[list[int]]):
 def loader_workers(workers: int | None, device: torch.device) -> int:
     """The data loader processes of a run: ``workers``, or when ``None`` 0 on a CPU device
     (the compute threads use every core; a loader process only competes with them) and 1 on
-    CUDA (``benchmarks/train_step.py --workers`` measures both)."""
+    CUDA (``benchmarks/train_step.py --compare-workers 0,1`` measures the two)."""
     if workers is not None:
         return workers
     return 0 if device.type == "cpu" else 1
@@ -259,6 +259,7 @@ def train(
         min(stages[i].iters, pos[1]) if i == pos[0] else (stages[i].iters if i < pos[0] else 0)
         for i in selected
     )
+    workers = loader_workers(cfg.workers, device)
     t_start = time.time()
     done = done_before
     try:
@@ -272,7 +273,6 @@ def train(
             log(
                 f"stage {st.name}: training {', '.join(st.trains)} for {st.iters - start} iterations"
             )
-            workers = loader_workers(cfg.workers, device)
             sampler = StepSampler(len(data), cfg.batch_size, cfg.seed, si, start, st.iters)
             loader = DataLoader(
                 data,
