@@ -12,6 +12,8 @@ from reidaug.errors import UserError
 Variant = Literal["g1-l1", "g1-posemask", "g1-d", "full"]
 StageSel = Literal["1", "2", "all"]
 Skip = Literal["concat", "add"]
+Act = Literal["relu", "elu"]
+Init = Literal["torch", "xavier"]
 
 #: Named starting points for ``TrainConfig``; every field stays overridable.
 #: ``paper`` is the papers' setting; ``cpu`` is what reaches the quality floor on a 2-core CPU
@@ -77,6 +79,10 @@ class TrainConfig:
     lambda_d2: float | None = None
     num_scales: int = 2
     skip: Skip = "concat"
+    #: the generators' nonlinearity and initialisation (``relu`` / ``torch``: as before; ``elu``
+    #: / ``xavier``: PG2's released TensorFlow code)
+    act: Act = "relu"
+    init: Init = "torch"
     preset: str = "paper"
     #: identity loss: weight, and the frozen re-ID checkpoint that embeds the images
     lambda_id: float = 0.0

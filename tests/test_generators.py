@@ -232,3 +232,46 @@ def test_the_loader_takes_no_core_from_a_cpu_training_unless_asked(
     assert seen == [0, 1]  # auto on a CPU, then the flag honoured
     assert loop.loader_workers(None, torch.device("cuda")) == 1
     assert TrainConfig().workers is None
+
+
+def _kinds(net):
+    return {type(m).__name__ for m in net.modules()}
+
+
+@pytest.mark.parametrize("model", ["pg2", "mscgan"])
+def test_generators_take_elu_and_xavier_init_and_d_keeps_its_own(model):
+    plain, tf = build(model, width=8, skip="add"), build(model, width=8, skip="add", act="elu",
+                                                         init="xavier")  # fmt: skip
+    for name in ("G1", "G2"):
+        assert "ReLU" in _kinds(plain[name]) and "ELU" not in _kinds(plain[name])
+        assert "ELU" in _kinds(tf[name]) and "ReLU" not in _kinds(tf[name])
+        convs = [m for m in tf[name].modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+        for m in convs:  # Glorot-uniform: within the bound, spread like it, zero biases
+            fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(m.weight)
+            bound = (6 / (fan_in + fan_out)) ** 0.5
+            if m is tf[name].conv_out[0] and name == "G2":
+                assert m.weight.abs().max() == 0  # the difference map still starts at zero
+                continue
+            assert m.weight.abs().max() <= bound and m.bias.abs().max() == 0
+            if m.weight.numel() >= 1000:
+                assert m.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.15)
+        assert any(m.bias.abs().max() > 0 for m in plain[name].modules()
+                   if isinstance(m, torch.nn.Conv2d) and m.bias is not None)  # fmt: skip
+    d = next(k for k in tf if k.startswith("D"))
+    assert _kinds(tf[d]) == _kinds(plain[d]) and "LeakyReLU" in _kinds(tf[d])
+
+
+def test_act_and_init_are_recorded_and_rebuilt(runner, synth_root, tmp_path):
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
+                            "--width", "4", "--iters", "2", "--act", "elu", "--init", "xavier",
+                            "--out", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    run = next(tmp_path.iterdir())
+    cfg = TrainConfig.load(run / "training_options.json")
+    assert (cfg.act, cfg.init) == ("elu", "xavier")
+    assert "ELU" in _kinds(load_generator(run).recipe.nets["G1"])
+    old = json.loads((run / "training_options.json").read_text())
+    del old["act"], old["init"]  # a run from before the options: ReLU and PyTorch's init
+    assert (TrainConfig.from_dict(old).act, TrainConfig.from_dict(old).init) == ("relu", "torch")
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--act", "relu"])
+    assert r.exit_code != 0 and "Error: --act cannot change when a run is resumed" in r.output

@@ -11,7 +11,7 @@ from click.core import ParameterSource
 
 from reidaug.cli.app import App, pass_app
 from reidaug.cli.data import annotations_option, dataset_option, root_option
-from reidaug.config import PRESETS, Skip, StageSel, TrainConfig, Variant
+from reidaug.config import PRESETS, Act, Init, Skip, StageSel, TrainConfig, Variant
 from reidaug.training import RECIPES, train
 
 _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
@@ -89,6 +89,21 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     show_default=True,
     help="How the generators' U-Net decoders take the encoder features: concatenated (the "
     "papers) or added (about half the cost per image on a CPU).",
+)
+@click.option(
+    "--act",
+    type=click.Choice(get_args(Act)),
+    default="relu",
+    show_default=True,
+    help="The generators' nonlinearity: ReLU (both papers' text) or ELU (PG2's released code).",
+)
+@click.option(
+    "--init",
+    type=click.Choice(get_args(Init)),
+    default="torch",
+    show_default=True,
+    help="The generators' initialisation: PyTorch's default, or Glorot-uniform weights with zero "
+    "biases (PG2's released code).",
 )
 @click.option(
     "--lambda-id",

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from reidaug.config import Skip
+from reidaug.config import Act, Init, Skip
 
 Schedule = Literal["linear", "table"]
 
@@ -25,14 +25,40 @@ def channel_schedule(width: int, num_blocks: int, schedule: Schedule) -> list[in
     raise ValueError(f'unknown channel schedule "{schedule}"; expected one of: linear, table')
 
 
-def conv(cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> nn.Sequential:
-    """A ``k x k`` convolution with 'same'-style padding, then ReLU unless ``act=False``."""
+def activation(act: Act) -> nn.Module:
+    """The generators' nonlinearity: ReLU (both papers' text) or ELU (PG2's released code)."""
+    if act == "relu":
+        return nn.ReLU(inplace=True)
+    if act == "elu":
+        return nn.ELU(inplace=True)
+    raise ValueError(f'unknown activation "{act}"; expected one of: relu, elu')
+
+
+def conv(
+    cin: int, cout: int, k: int = 3, stride: int = 1, act: Act | None = "relu"
+) -> nn.Sequential:
+    """A ``k x k`` convolution with 'same'-style padding, then ``act`` unless it is ``None``."""
     layers: list[nn.Module] = [
         nn.Conv2d(cin, cout, k, stride, padding=(k - 1) // 2 if k % 2 else 1)
     ]
-    if act:
-        layers.append(nn.ReLU(inplace=True))
+    if act is not None:
+        layers.append(activation(act))
     return nn.Sequential(*layers)
+
+
+def init_weights(net: nn.Module, init: Init) -> None:
+    """Re-initialise ``net``'s convolutions and linear layers: ``torch`` keeps PyTorch's defaults;
+    ``xavier`` draws Glorot-uniform weights and zero biases (TensorFlow slim's defaults, which
+    PG2's released code uses)."""
+    if init == "torch":
+        return
+    if init != "xavier":
+        raise ValueError(f'unknown init "{init}"; expected one of: torch, xavier')
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class ResBlock(nn.Module):
@@ -42,11 +68,13 @@ class ResBlock(nn.Module):
     With ``residual=False`` it is a plain block of two convs (MsCGAN's G2 "CONV BLOCK").
     """
 
-    def __init__(self, cin: int, cout: int | None = None, residual: bool = True) -> None:
+    def __init__(
+        self, cin: int, cout: int | None = None, residual: bool = True, act: Act = "relu"
+    ) -> None:
         super().__init__()
         cout = cout or cin
-        self.conv1 = conv(cin, cout)
-        self.conv2 = conv(cout, cout)
+        self.conv1 = conv(cin, cout, act=act)
+        self.conv2 = conv(cout, cout, act=act)
         self.same = cin == cout
         self.residual = residual
 
@@ -60,16 +88,18 @@ class ResBlock(nn.Module):
 class Up(nn.Module):
     """Upsampling by 2: nearest neighbour then a conv (PG2), or a transposed conv (MsCGAN)."""
 
-    def __init__(self, cin: int, cout: int, mode: Literal["nearest", "deconv"], k: int = 3) -> None:
+    def __init__(
+        self, cin: int, cout: int, mode: Literal["nearest", "deconv"], k: int = 3, act: Act = "relu"
+    ) -> None:
         super().__init__()
         self.mode = mode
         if mode == "nearest":
-            self.conv = conv(cin, cout, k)
+            self.conv = conv(cin, cout, k, act=act)
         else:
             pad, out_pad = (1, 1) if k == 3 else (1, 0)
             self.conv = nn.Sequential(
                 nn.ConvTranspose2d(cin, cout, k, 2, padding=pad, output_padding=out_pad),
-                nn.ReLU(inplace=True),
+                activation(act),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,6 +142,10 @@ class UNetGenerator(nn.Module):
             ``add`` sums them, so every decoder block keeps its level's encoder width (about
             half the cost per image on a CPU; the FC bottleneck then maps back to the deepest
             level's channels unless ``fc_channels`` is given).
+        act: the nonlinearity after every conv but the output's: ``relu`` (both papers) or
+            ``elu`` (PG2's released code).
+        init: ``torch`` (PyTorch's default initialisation) or ``xavier`` (Glorot-uniform
+            weights and zero biases, as PG2's released TensorFlow code).
     """
 
     def __init__(
@@ -130,6 +164,8 @@ class UNetGenerator(nn.Module):
         fc_channels: int | None = None,
         zero_out: bool = False,
         skip: Skip = "concat",
+        act: Act = "relu",
+        init: Init = "torch",
     ) -> None:
         super().__init__()
         if num_blocks < 1:
@@ -143,10 +179,10 @@ class UNetGenerator(nn.Module):
         if image_size[0] % f or image_size[1] % f:
             raise ValueError(f"image size {image_size} is not divisible by 2^(num_blocks-1) = {f}")
         self.bottom = (image_size[0] // f, image_size[1] // f)
-        self.conv_in = conv(in_channels, ch[0])
-        self.enc = nn.ModuleList(ResBlock(c, residual=residual) for c in ch)
+        self.conv_in = conv(in_channels, ch[0], act=act)
+        self.enc = nn.ModuleList(ResBlock(c, residual=residual, act=act) for c in ch)
         self.down = nn.ModuleList(
-            conv(ch[i], ch[i + 1], down_kernel, 2) for i in range(num_blocks - 1)
+            conv(ch[i], ch[i + 1], down_kernel, 2, act=act) for i in range(num_blocks - 1)
         )
         hw = self.bottom[0] * self.bottom[1]
         if fc_dim:
@@ -164,13 +200,14 @@ class UNetGenerator(nn.Module):
                 )
             cin = ch[level] if skip == "add" else x_ch + ch[level]
             cout = ch[level] if decoder_reduce else cin
-            self.dec.append(ResBlock(cin, cout, residual=residual))
+            self.dec.append(ResBlock(cin, cout, residual=residual, act=act))
             if level > 0:
-                self.up.append(Up(cout, ch[level - 1], up, down_kernel))
+                self.up.append(Up(cout, ch[level - 1], up, down_kernel, act))
                 x_ch = ch[level - 1]
             else:
                 x_ch = cout
-        self.conv_out = conv(x_ch, out_channels, act=False)
+        self.conv_out = conv(x_ch, out_channels, act=None)
+        init_weights(self, init)
         if zero_out:
             nn.init.zeros_(self.conv_out[0].weight)
             nn.init.zeros_(self.conv_out[0].bias)

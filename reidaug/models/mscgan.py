@@ -15,25 +15,34 @@ from __future__ import annotations
 
 from torch import nn
 
-from reidaug.config import Skip
+from reidaug.config import Act, Init, Skip
 from reidaug.data.keypoints import NUM_KEYPOINTS
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator
 
 
 def mscgan_g1(
-    width: int = 128, image_size: tuple[int, int] = (128, 64), skip: Skip = "concat"
+    width: int = 128,
+    image_size: tuple[int, int] = (128, 64),
+    skip: Skip = "concat",
+    act: Act = "relu",
+    init: Init = "torch",
 ) -> UNetGenerator:
     """G1; with ``skip="add"`` the FC maps back to the deepest level's channels, to add them."""
     fc_channels = max(1, width // 4) if skip == "concat" else None
     return UNetGenerator(3 + NUM_KEYPOINTS, 3, width, 4, "table", 64, image_size, down_kernel=3, up="deconv",
-                         decoder_reduce=True, fc_channels=fc_channels, skip=skip)  # fmt: skip
+                         decoder_reduce=True, fc_channels=fc_channels, skip=skip, act=act, init=init)  # fmt: skip
 
 
 def mscgan_g2(
-    width: int = 128, image_size: tuple[int, int] = (128, 64), skip: Skip = "concat"
+    width: int = 128,
+    image_size: tuple[int, int] = (128, 64),
+    skip: Skip = "concat",
+    act: Act = "relu",
+    init: Init = "torch",
 ) -> UNetGenerator:
     return UNetGenerator(6, 3, width, 3, "table", None, image_size, down_kernel=4, up="deconv",
-                         decoder_reduce=True, residual=False, zero_out=True, skip=skip)  # fmt: skip
+                         decoder_reduce=True, residual=False, zero_out=True, skip=skip, act=act,
+                         init=init)  # fmt: skip
 
 
 def mscgan_d(
@@ -50,12 +59,15 @@ def build_mscgan(
     num_scales: int = 2,
     image_size: tuple[int, int] = (128, 64),
     skip: Skip = "concat",
+    act: Act = "relu",
+    init: Init = "torch",
     **_: object,
 ) -> dict[str, nn.Module]:
-    """G1, G2 and one discriminator per scale (``D1``, ``D2``, ...)."""
+    """G1, G2 and one discriminator per scale (``D1``, ``D2``, ...); ``act`` and ``init`` shape
+    the generators only."""
     nets: dict[str, nn.Module] = {
-        "G1": mscgan_g1(width, image_size, skip),
-        "G2": mscgan_g2(width, image_size, skip),
+        "G1": mscgan_g1(width, image_size, skip, act, init),
+        "G2": mscgan_g2(width, image_size, skip, act, init),
     }
     for k in range(1, num_scales + 1):
         nets[f"D{k}"] = mscgan_d(d_width, k, image_size)

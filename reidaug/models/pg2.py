@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from reidaug.config import Skip
+from reidaug.config import Act, Init, Skip
 from reidaug.data.keypoints import NUM_KEYPOINTS
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator
 
@@ -14,11 +14,14 @@ def pg2_g1(
     num_blocks: int = 5,
     image_size: tuple[int, int] = (128, 64),
     skip: Skip = "concat",
+    act: Act = "relu",
+    init: Init = "torch",
 ) -> UNetGenerator:
     """G1: residual U-Net with a 64-unit FC bottleneck; input = image + 18 heatmaps (21 ch)."""
     return UNetGenerator(
-        3 + NUM_KEYPOINTS, 3, width, num_blocks, "linear", 64, image_size, skip=skip
-    )
+        3 + NUM_KEYPOINTS, 3, width, num_blocks, "linear", 64, image_size,
+        skip=skip, act=act, init=init,
+    )  # fmt: skip
 
 
 def pg2_g2(
@@ -26,6 +29,8 @@ def pg2_g2(
     num_blocks: int = 3,
     image_size: tuple[int, int] = (128, 64),
     skip: Skip = "concat",
+    act: Act = "relu",
+    init: Init = "torch",
 ) -> UNetGenerator:
     """G2: the same U-Net without FC and with N-2 blocks; input = condition + G1 output (6 ch).
 
@@ -33,8 +38,9 @@ def pg2_g2(
     conv starts at zero, so training starts from G1's image (the paper leaves init open).
     """
     return UNetGenerator(
-        6, 3, width, num_blocks, "linear", None, image_size, zero_out=True, skip=skip
-    )
+        6, 3, width, num_blocks, "linear", None, image_size,
+        zero_out=True, skip=skip, act=act, init=init,
+    )  # fmt: skip
 
 
 def pg2_d(width: int = 64, image_size: tuple[int, int] = (128, 64)) -> DCGANDiscriminator:
@@ -49,14 +55,17 @@ def build_pg2(
     image_size: tuple[int, int] = (128, 64),
     num_blocks: int = 5,
     skip: Skip = "concat",
+    act: Act = "relu",
+    init: Init = "torch",
 ) -> dict[str, nn.Module]:
     """PG2's networks for a variant: G1 alone, G1+D (``g1-d``) or G1+G2+D (``full``).
 
-    ``skip`` joins the generators' U-Net skips by concatenation (the paper) or addition.
+    ``skip`` joins the generators' U-Net skips by concatenation (the paper) or addition;
+    ``act`` and ``init`` shape the generators only (D keeps DCGAN's LeakyReLU).
     """
-    nets: dict[str, nn.Module] = {"G1": pg2_g1(width, num_blocks, image_size, skip)}
+    nets: dict[str, nn.Module] = {"G1": pg2_g1(width, num_blocks, image_size, skip, act, init)}
     if variant == "full":
-        nets["G2"] = pg2_g2(width, num_blocks - 2, image_size, skip)
+        nets["G2"] = pg2_g2(width, num_blocks - 2, image_size, skip, act, init)
     if variant in ("full", "g1-d"):
         nets["D"] = pg2_d(d_width, image_size)
     return nets

@@ -45,6 +45,8 @@ class MsCGANRecipe(PG2Recipe):
             d_width=int(self.opt("d_width")),
             num_scales=self.cfg.num_scales,
             skip=self.cfg.skip,
+            act=self.cfg.act,
+            init=self.cfg.init,
         )
 
     @property

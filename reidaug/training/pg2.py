@@ -25,7 +25,8 @@ class PG2Recipe(Recipe):
 
     def build_nets(self) -> dict[str, nn.Module]:
         return build("pg2", width=self.cfg.width, d_width=int(self.opt("d_width")),
-                     variant=self.cfg.variant, skip=self.cfg.skip)  # fmt: skip
+                     variant=self.cfg.variant, skip=self.cfg.skip, act=self.cfg.act,
+                     init=self.cfg.init)  # fmt: skip
 
     def stages(self) -> list[Stage]:
         v = self.cfg.variant
