@@ -2,7 +2,8 @@
 # Per-iteration probes (issue #15): stage-1 G1 of `--preset cpu` on the real Market-1501 for the
 # sweep base's 2,243 iterations (its 10 minutes), seed 0 unless named, each changing one thing;
 # scored like the sweep on the first 2,000 posegan pairs. The two other seeds give the
-# seed-to-seed spread the sweep lacked; gaussian keeps the base's batches exactly.
+# seed-to-seed spread the sweep lacked; gaussian keeps the base's batches exactly, and so do
+# elu, xavier and elu-xavier (PG2's released code: ELU and TF slim's Glorot-uniform init).
 # Resumable: a run whose NAME.eval.json exists is skipped.
 set -u
 R=${REIDAUG_MARKET_ROOT:-../shared/data/market1501}
@@ -19,4 +20,7 @@ probe-seed1 1
 probe-seed2 2
 probe-gaussian 0 --heatmap gaussian
 probe-noflip 0 --no-flip
+probe-elu 0 --act elu
+probe-xavier 0 --init xavier
+probe-elu-xavier 0 --act elu --init xavier
 L
