@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from reidaug.errors import UserError
 
@@ -107,6 +107,13 @@ class TrainConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise UserError(f"unknown training options: {', '.join(unknown)}")
+        hints = get_type_hints(cls)
+        for k, v in d.items():
+            allowed = get_args(hints[k]) if get_origin(hints[k]) is Literal else ()
+            if allowed and v not in allowed:
+                raise UserError(
+                    f'training option {k} is "{v}"; expected one of: {", ".join(allowed)}'
+                )
         return cls(**d)
 
     @classmethod

@@ -275,3 +275,8 @@ def test_act_and_init_are_recorded_and_rebuilt(runner, synth_root, tmp_path):
     assert (TrainConfig.from_dict(old).act, TrainConfig.from_dict(old).init) == ("relu", "torch")
     r = runner.invoke(cli, ["train", "--resume", str(run), "--act", "relu"])
     assert r.exit_code != 0 and "Error: --act cannot change when a run is resumed" in r.output
+    bad = json.loads((run / "training_options.json").read_text()) | {"act": "gelu"}
+    (run / "training_options.json").write_text(json.dumps(bad))  # a hand-edited file
+    r = runner.invoke(cli, ["train", "--resume", str(run)])
+    assert r.exit_code == 1
+    assert r.output.strip() == 'Error: training option act is "gelu"; expected one of: relu, elu'
