@@ -14,6 +14,7 @@ StageSel = Literal["1", "2", "all"]
 Skip = Literal["concat", "add"]
 Act = Literal["relu", "elu"]
 Init = Literal["torch", "xavier"]
+Norm = Literal["none", "batch", "instance"]
 
 #: Named starting points for ``TrainConfig``; every field stays overridable.
 #: ``paper`` is the papers' setting; ``cpu`` is what reaches the quality floor on a 2-core CPU
@@ -83,6 +84,8 @@ class TrainConfig:
     #: / ``xavier``: PG2's released TensorFlow code)
     act: Act = "relu"
     init: Init = "torch"
+    #: normalisation after every generator conv but the output's (``none``: both papers)
+    norm: Norm = "none"
     preset: str = "paper"
     #: identity loss: weight, and the frozen re-ID checkpoint that embeds the images
     lambda_id: float = 0.0

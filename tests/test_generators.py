@@ -280,3 +280,53 @@ def test_act_and_init_are_recorded_and_rebuilt(runner, synth_root, tmp_path):
     r = runner.invoke(cli, ["train", "--resume", str(run)])
     assert r.exit_code == 1
     assert r.output.strip() == 'Error: training option act is "gelu"; expected one of: relu, elu'
+
+
+@pytest.mark.parametrize("model", ["pg2", "mscgan"])
+@pytest.mark.parametrize(
+    ("norm", "layer"), [("batch", "BatchNorm2d"), ("instance", "InstanceNorm2d")]
+)
+def test_norm_sits_between_every_generator_conv_and_its_activation(model, norm, layer):
+    plain, normed = build(model, width=8, skip="add"), build(model, width=8, skip="add", norm=norm)
+    for name in ("G1", "G2"):
+        assert not _kinds(plain[name]) & {"BatchNorm2d", "InstanceNorm2d"}
+        seqs = [m for m in normed[name].modules() if isinstance(m, torch.nn.Sequential)]
+        acts = [(s, i) for s in seqs for i, m in enumerate(s) if isinstance(m, torch.nn.ReLU)]
+        assert acts and all(type(s[i - 1]).__name__ == layer for s, i in acts)
+        n_norm = sum(type(m).__name__ == layer for m in normed[name].modules())
+        assert n_norm == len(acts)  # one per activation, none on the output conv or the FCs
+        assert len(normed[name].conv_out) == 1
+        net = normed[name].eval()  # running statistics: each image is generated on its own
+        x = torch.randn(3, net.conv_in[0].in_channels, 128, 64)
+        with torch.no_grad():
+            assert torch.allclose(net(x)[:1], net(x[:1]), atol=1e-5)
+    d = next(k for k in normed if k.startswith("D"))
+    assert _kinds(normed[d]) == _kinds(plain[d])
+
+
+def test_batch_norm_is_recorded_rebuilt_and_left_alone_by_sample_grids(
+    runner, synth_root, tmp_path
+):
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
+                            "--width", "4", "--iters", "2", "--norm", "batch", "--sample-every", "1",
+                            "--out", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    run = next(tmp_path.iterdir())
+    assert TrainConfig.load(run / "training_options.json").norm == "batch"
+    rec = load_generator(run).recipe
+    bn = [m for m in rec.nets["G1"].modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bn and not rec.nets["G1"].training
+    # the trained statistics came back: two training batches; the grids drawn after each step
+    # (of held-out pairs) neither used nor counted
+    assert (run / "samples" / "step-0000002.png").is_file()
+    assert all(m.num_batches_tracked.item() == 2 for m in bn)
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--norm", "none"])
+    assert r.exit_code != 0 and "Error: --norm cannot change when a run is resumed" in r.output
+    # a sample grid during training runs in eval mode and restores each network's mode
+    rec.nets["G1"].train()
+    before = [m.running_mean.clone() for m in bn]
+    with rec.evaluating():
+        assert not rec.nets["G1"].training
+        rec.generate(torch.randn(2, 3, 128, 64), torch.randn(2, 18, 128, 64))
+    assert rec.nets["G1"].training and not rec.nets["G2"].training
+    assert all(torch.equal(m.running_mean, b) for m, b in zip(bn, before, strict=True))

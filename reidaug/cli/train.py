@@ -11,7 +11,7 @@ from click.core import ParameterSource
 
 from reidaug.cli.app import App, pass_app
 from reidaug.cli.data import annotations_option, dataset_option, root_option
-from reidaug.config import PRESETS, Act, Init, Skip, StageSel, TrainConfig, Variant
+from reidaug.config import PRESETS, Act, Init, Norm, Skip, StageSel, TrainConfig, Variant
 from reidaug.training import RECIPES, train
 
 _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
@@ -104,6 +104,14 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     show_default=True,
     help="The generators' initialisation: PyTorch's default, or Glorot-uniform weights with zero "
     "biases (PG2's released code).",
+)
+@click.option(
+    "--norm",
+    type=click.Choice(get_args(Norm)),
+    default="none",
+    show_default=True,
+    help="Normalisation between every generator conv and its nonlinearity: none (both papers), "
+    "batch or instance norm.",
 )
 @click.option(
     "--lambda-id",

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from reidaug.config import Act, Init, Skip
+from reidaug.config import Act, Init, Norm, Skip
 
 Schedule = Literal["linear", "table"]
 
@@ -34,15 +34,33 @@ def activation(act: Act) -> nn.Module:
     raise ValueError(f'unknown activation "{act}"; expected one of: relu, elu')
 
 
+def normalization(norm: Norm, channels: int) -> list[nn.Module]:
+    """The layer a generator conv's output goes through before its nonlinearity: none (both
+    papers), batch norm (Pose-Transfer's generators) or instance norm, with learnt affine."""
+    if norm == "none":
+        return []
+    if norm == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if norm == "instance":
+        return [nn.InstanceNorm2d(channels, affine=True)]
+    raise ValueError(f'unknown norm "{norm}"; expected one of: none, batch, instance')
+
+
 def conv(
-    cin: int, cout: int, k: int = 3, stride: int = 1, act: Act | None = "relu"
+    cin: int,
+    cout: int,
+    k: int = 3,
+    stride: int = 1,
+    act: Act | None = "relu",
+    norm: Norm = "none",
 ) -> nn.Sequential:
-    """A ``k x k`` convolution with 'same'-style padding, then ``act`` unless it is ``None``."""
+    """A ``k x k`` convolution with 'same'-style padding, then ``norm`` and ``act`` unless
+    ``act`` is ``None`` (an output conv: neither)."""
     layers: list[nn.Module] = [
         nn.Conv2d(cin, cout, k, stride, padding=(k - 1) // 2 if k % 2 else 1)
     ]
     if act is not None:
-        layers.append(activation(act))
+        layers += [*normalization(norm, cout), activation(act)]
     return nn.Sequential(*layers)
 
 
@@ -69,12 +87,17 @@ class ResBlock(nn.Module):
     """
 
     def __init__(
-        self, cin: int, cout: int | None = None, residual: bool = True, act: Act = "relu"
+        self,
+        cin: int,
+        cout: int | None = None,
+        residual: bool = True,
+        act: Act = "relu",
+        norm: Norm = "none",
     ) -> None:
         super().__init__()
         cout = cout or cin
-        self.conv1 = conv(cin, cout, act=act)
-        self.conv2 = conv(cout, cout, act=act)
+        self.conv1 = conv(cin, cout, act=act, norm=norm)
+        self.conv2 = conv(cout, cout, act=act, norm=norm)
         self.same = cin == cout
         self.residual = residual
 
@@ -89,16 +112,23 @@ class Up(nn.Module):
     """Upsampling by 2: nearest neighbour then a conv (PG2), or a transposed conv (MsCGAN)."""
 
     def __init__(
-        self, cin: int, cout: int, mode: Literal["nearest", "deconv"], k: int = 3, act: Act = "relu"
+        self,
+        cin: int,
+        cout: int,
+        mode: Literal["nearest", "deconv"],
+        k: int = 3,
+        act: Act = "relu",
+        norm: Norm = "none",
     ) -> None:
         super().__init__()
         self.mode = mode
         if mode == "nearest":
-            self.conv = conv(cin, cout, k, act=act)
+            self.conv = conv(cin, cout, k, act=act, norm=norm)
         else:
             pad, out_pad = (1, 1) if k == 3 else (1, 0)
             self.conv = nn.Sequential(
                 nn.ConvTranspose2d(cin, cout, k, 2, padding=pad, output_padding=out_pad),
+                *normalization(norm, cout),
                 activation(act),
             )
 
@@ -117,8 +147,8 @@ class UNetGenerator(nn.Module):
     (no activation on either FC). The decoder mirrors the encoder: at each level it concatenates
     the encoder's skip (``skip="concat"``, both papers) or adds it (``skip="add"``, as in
     Deformable GAN's and Pose-Transfer's cheaper decoders), runs a residual block and upsamples to
-    the previous level's channels. A final 3x3 conv (no activation) gives the image. No batch
-    norm, no dropout.
+    the previous level's channels. A final 3x3 conv (no activation) gives the image. No dropout;
+    no normalisation unless ``norm`` asks for it.
 
     Args:
         in_channels: input channels (21 for G1: image + 18 heatmaps; 6 for G2).
@@ -146,6 +176,8 @@ class UNetGenerator(nn.Module):
             ``elu`` (PG2's released code).
         init: ``torch`` (PyTorch's default initialisation) or ``xavier`` (Glorot-uniform
             weights and zero biases, as PG2's released TensorFlow code).
+        norm: ``none`` (both papers), ``batch`` or ``instance``: a normalisation layer between
+            every conv and its activation (not after the FC layers or the output conv).
     """
 
     def __init__(
@@ -166,6 +198,7 @@ class UNetGenerator(nn.Module):
         skip: Skip = "concat",
         act: Act = "relu",
         init: Init = "torch",
+        norm: Norm = "none",
     ) -> None:
         super().__init__()
         if num_blocks < 1:
@@ -179,10 +212,11 @@ class UNetGenerator(nn.Module):
         if image_size[0] % f or image_size[1] % f:
             raise ValueError(f"image size {image_size} is not divisible by 2^(num_blocks-1) = {f}")
         self.bottom = (image_size[0] // f, image_size[1] // f)
-        self.conv_in = conv(in_channels, ch[0], act=act)
-        self.enc = nn.ModuleList(ResBlock(c, residual=residual, act=act) for c in ch)
+        self.conv_in = conv(in_channels, ch[0], act=act, norm=norm)
+        self.enc = nn.ModuleList(ResBlock(c, residual=residual, act=act, norm=norm) for c in ch)
         self.down = nn.ModuleList(
-            conv(ch[i], ch[i + 1], down_kernel, 2, act=act) for i in range(num_blocks - 1)
+            conv(ch[i], ch[i + 1], down_kernel, 2, act=act, norm=norm)
+            for i in range(num_blocks - 1)
         )
         hw = self.bottom[0] * self.bottom[1]
         if fc_dim:
@@ -200,9 +234,9 @@ class UNetGenerator(nn.Module):
                 )
             cin = ch[level] if skip == "add" else x_ch + ch[level]
             cout = ch[level] if decoder_reduce else cin
-            self.dec.append(ResBlock(cin, cout, residual=residual, act=act))
+            self.dec.append(ResBlock(cin, cout, residual=residual, act=act, norm=norm))
             if level > 0:
-                self.up.append(Up(cout, ch[level - 1], up, down_kernel, act))
+                self.up.append(Up(cout, ch[level - 1], up, down_kernel, act, norm))
                 x_ch = ch[level - 1]
             else:
                 x_ch = cout

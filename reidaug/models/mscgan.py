@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from reidaug.config import Act, Init, Skip
+from reidaug.config import Act, Init, Norm, Skip
 from reidaug.data.keypoints import NUM_KEYPOINTS
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator
 
@@ -26,11 +26,13 @@ def mscgan_g1(
     skip: Skip = "concat",
     act: Act = "relu",
     init: Init = "torch",
+    norm: Norm = "none",
 ) -> UNetGenerator:
     """G1; with ``skip="add"`` the FC maps back to the deepest level's channels, to add them."""
     fc_channels = max(1, width // 4) if skip == "concat" else None
     return UNetGenerator(3 + NUM_KEYPOINTS, 3, width, 4, "table", 64, image_size, down_kernel=3, up="deconv",
-                         decoder_reduce=True, fc_channels=fc_channels, skip=skip, act=act, init=init)  # fmt: skip
+                         decoder_reduce=True, fc_channels=fc_channels, skip=skip, act=act, init=init,
+                         norm=norm)  # fmt: skip
 
 
 def mscgan_g2(
@@ -39,10 +41,11 @@ def mscgan_g2(
     skip: Skip = "concat",
     act: Act = "relu",
     init: Init = "torch",
+    norm: Norm = "none",
 ) -> UNetGenerator:
     return UNetGenerator(6, 3, width, 3, "table", None, image_size, down_kernel=4, up="deconv",
                          decoder_reduce=True, residual=False, zero_out=True, skip=skip, act=act,
-                         init=init)  # fmt: skip
+                         init=init, norm=norm)  # fmt: skip
 
 
 def mscgan_d(
@@ -61,13 +64,15 @@ def build_mscgan(
     skip: Skip = "concat",
     act: Act = "relu",
     init: Init = "torch",
+    norm: Norm = "none",
     **_: object,
 ) -> dict[str, nn.Module]:
-    """G1, G2 and one discriminator per scale (``D1``, ``D2``, ...); ``act`` and ``init`` shape
-    the generators only."""
+    """G1, G2 and one discriminator per scale (``D1``, ``D2``, ...); ``act``, ``init`` and
+    ``norm`` shape the generators only."""
+    gen = {"skip": skip, "act": act, "init": init, "norm": norm}
     nets: dict[str, nn.Module] = {
-        "G1": mscgan_g1(width, image_size, skip, act, init),
-        "G2": mscgan_g2(width, image_size, skip, act, init),
+        "G1": mscgan_g1(width, image_size, **gen),
+        "G2": mscgan_g2(width, image_size, **gen),
     }
     for k in range(1, num_scales + 1):
         nets[f"D{k}"] = mscgan_d(d_width, k, image_size)

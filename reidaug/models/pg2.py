@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from reidaug.config import Act, Init, Skip
+from reidaug.config import Act, Init, Norm, Skip
 from reidaug.data.keypoints import NUM_KEYPOINTS
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator
 
@@ -16,11 +16,12 @@ def pg2_g1(
     skip: Skip = "concat",
     act: Act = "relu",
     init: Init = "torch",
+    norm: Norm = "none",
 ) -> UNetGenerator:
     """G1: residual U-Net with a 64-unit FC bottleneck; input = image + 18 heatmaps (21 ch)."""
     return UNetGenerator(
         3 + NUM_KEYPOINTS, 3, width, num_blocks, "linear", 64, image_size,
-        skip=skip, act=act, init=init,
+        skip=skip, act=act, init=init, norm=norm,
     )  # fmt: skip
 
 
@@ -31,6 +32,7 @@ def pg2_g2(
     skip: Skip = "concat",
     act: Act = "relu",
     init: Init = "torch",
+    norm: Norm = "none",
 ) -> UNetGenerator:
     """G2: the same U-Net without FC and with N-2 blocks; input = condition + G1 output (6 ch).
 
@@ -39,7 +41,7 @@ def pg2_g2(
     """
     return UNetGenerator(
         6, 3, width, num_blocks, "linear", None, image_size,
-        zero_out=True, skip=skip, act=act, init=init,
+        zero_out=True, skip=skip, act=act, init=init, norm=norm,
     )  # fmt: skip
 
 
@@ -57,15 +59,18 @@ def build_pg2(
     skip: Skip = "concat",
     act: Act = "relu",
     init: Init = "torch",
+    norm: Norm = "none",
 ) -> dict[str, nn.Module]:
     """PG2's networks for a variant: G1 alone, G1+D (``g1-d``) or G1+G2+D (``full``).
 
     ``skip`` joins the generators' U-Net skips by concatenation (the paper) or addition;
-    ``act`` and ``init`` shape the generators only (D keeps DCGAN's LeakyReLU).
+    ``act``, ``init`` and ``norm`` shape the generators only (D keeps DCGAN's LeakyReLU and batch
+    norm).
     """
-    nets: dict[str, nn.Module] = {"G1": pg2_g1(width, num_blocks, image_size, skip, act, init)}
+    gen = {"skip": skip, "act": act, "init": init, "norm": norm}
+    nets: dict[str, nn.Module] = {"G1": pg2_g1(width, num_blocks, image_size, **gen)}
     if variant == "full":
-        nets["G2"] = pg2_g2(width, num_blocks - 2, image_size, skip, act, init)
+        nets["G2"] = pg2_g2(width, num_blocks - 2, image_size, **gen)
     if variant in ("full", "g1-d"):
         nets["D"] = pg2_d(d_width, image_size)
     return nets

@@ -389,7 +389,8 @@ class _Engine:
     def sample(self, batch: dict[str, torch.Tensor], global_step: int) -> None:
         cond = batch["condition"].to(self.device)
         pose = batch["target_pose"].to(self.device)
-        outs = self.recipe.generate(cond, pose)
+        with self.recipe.evaluating():
+            outs = self.recipe.generate(cond, pose)
         cols = [
             cond,
             rundir.pose_image(pose),

@@ -47,6 +47,7 @@ class MsCGANRecipe(PG2Recipe):
             skip=self.cfg.skip,
             act=self.cfg.act,
             init=self.cfg.init,
+            norm=self.cfg.norm,
         )
 
     @property

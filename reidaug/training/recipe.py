@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -113,6 +114,18 @@ class Recipe:
     def eval_mode(self) -> None:
         for m in self.nets.values():
             m.eval()
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode inside the block, each network's own mode after it: a sample grid drawn
+        during training neither uses nor updates batch-norm statistics of its batch."""
+        was = {n: m.training for n, m in self.nets.items()}
+        self.eval_mode()
+        try:
+            yield
+        finally:
+            for n, m in self.nets.items():
+                m.train(was[n])
 
     def state_dict(self) -> dict:
         return {
