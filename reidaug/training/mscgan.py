@@ -44,10 +44,7 @@ class MsCGANRecipe(PG2Recipe):
             width=self.cfg.width,
             d_width=int(self.opt("d_width")),
             num_scales=self.cfg.num_scales,
-            skip=self.cfg.skip,
-            act=self.cfg.act,
-            init=self.cfg.init,
-            norm=self.cfg.norm,
+            **self.generator_options(),
         )
 
     @property

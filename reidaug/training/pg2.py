@@ -25,8 +25,7 @@ class PG2Recipe(Recipe):
 
     def build_nets(self) -> dict[str, nn.Module]:
         return build("pg2", width=self.cfg.width, d_width=int(self.opt("d_width")),
-                     variant=self.cfg.variant, skip=self.cfg.skip, act=self.cfg.act,
-                     init=self.cfg.init, norm=self.cfg.norm)  # fmt: skip
+                     variant=self.cfg.variant, **self.generator_options())  # fmt: skip
 
     def stages(self) -> list[Stage]:
         v = self.cfg.variant
