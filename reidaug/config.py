@@ -15,6 +15,7 @@ Skip = Literal["concat", "add"]
 Act = Literal["relu", "elu"]
 Init = Literal["torch", "xavier"]
 Norm = Literal["none", "batch", "instance"]
+Upsample = Literal["paper", "nearest-1x1"]
 
 #: Named starting points for ``TrainConfig``; every field stays overridable.
 #: ``paper`` is the papers' setting; ``cpu`` is what reaches the quality floor on a 2-core CPU
@@ -86,6 +87,9 @@ class TrainConfig:
     init: Init = "torch"
     #: normalisation after every generator conv but the output's (``none``: both papers)
     norm: Norm = "none"
+    #: the decoders' upsampling: each paper's (PG2: nearest then 3x3 conv; MsCGAN: transposed
+    #: conv) or nearest then a 1x1 conv (PG2's released code)
+    upsample: Upsample = "paper"
     preset: str = "paper"
     #: identity loss: weight, and the frozen re-ID checkpoint that embeds the images
     lambda_id: float = 0.0

@@ -330,3 +330,38 @@ def test_batch_norm_is_recorded_rebuilt_and_left_alone_by_sample_grids(
         rec.generate(torch.randn(2, 3, 128, 64), torch.randn(2, 18, 128, 64))
     assert rec.nets["G1"].training and not rec.nets["G2"].training
     assert all(torch.equal(m.running_mean, b) for m, b in zip(bn, before, strict=True))
+
+
+@pytest.mark.parametrize("model", ["pg2", "mscgan"])
+def test_upsample_nearest_1x1_replaces_every_decoder_upsampling_conv(model):
+    paper = build(model, width=8, skip="add")
+    cheap = build(model, width=8, skip="add", upsample="nearest-1x1")
+    for name in ("G1", "G2"):
+        ups = [u for u in cheap[name].up]
+        assert ups and all(u.mode == "nearest" and u.conv[0].kernel_size == (1, 1) for u in ups)
+        paper_convs = [u.conv[0] for u in paper[name].up]
+        assert all(c.kernel_size != (1, 1) for c in paper_convs)
+        assert [u.conv[0].out_channels for u in ups] == [c.out_channels for c in paper_convs]
+        n_paper = sum(p.numel() for p in paper[name].parameters())
+        assert sum(p.numel() for p in cheap[name].parameters()) < n_paper
+        x = torch.randn(2, cheap[name].conv_in[0].in_channels, 128, 64)
+        with torch.no_grad():
+            assert cheap[name](x).shape == (2, 3, 128, 64)
+    d = next(k for k in cheap if k.startswith("D"))
+    assert _kinds(cheap[d]) == _kinds(paper[d])
+
+
+def test_upsample_is_recorded_rebuilt_and_fixed_on_resume(runner, synth_root, tmp_path):
+    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
+                            "--width", "4", "--iters", "1", "--upsample", "nearest-1x1",
+                            "--out", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    run = next(tmp_path.iterdir())
+    assert TrainConfig.load(run / "training_options.json").upsample == "nearest-1x1"
+    g1 = load_generator(run).recipe.nets["G1"]
+    assert all(u.conv[0].kernel_size == (1, 1) for u in g1.up)
+    old = json.loads((run / "training_options.json").read_text())
+    del old["upsample"]  # a run from before the option: the paper's upsampling
+    assert TrainConfig.from_dict(old).upsample == "paper"
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--upsample", "paper"])
+    assert r.exit_code != 0 and "Error: --upsample cannot change when a run is resumed" in r.output

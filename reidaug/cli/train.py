@@ -11,7 +11,17 @@ from click.core import ParameterSource
 
 from reidaug.cli.app import App, pass_app
 from reidaug.cli.data import annotations_option, dataset_option, root_option
-from reidaug.config import PRESETS, Act, Init, Norm, Skip, StageSel, TrainConfig, Variant
+from reidaug.config import (
+    PRESETS,
+    Act,
+    Init,
+    Norm,
+    Skip,
+    StageSel,
+    TrainConfig,
+    Upsample,
+    Variant,
+)
 from reidaug.training import RECIPES, train
 
 _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
@@ -112,6 +122,14 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     show_default=True,
     help="Normalisation between every generator conv and its nonlinearity: none (both papers), "
     "batch or instance norm.",
+)
+@click.option(
+    "--upsample",
+    type=click.Choice(get_args(Upsample)),
+    default="paper",
+    show_default=True,
+    help="The generators' decoder upsampling: each paper's (PG2: nearest then a 3x3 conv; "
+    "MsCGAN: transposed conv), or nearest then a 1x1 conv (PG2's released code; cheaper).",
 )
 @click.option(
     "--lambda-id",

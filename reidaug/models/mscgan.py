@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from reidaug.config import Act, Init, Norm, Skip
+from reidaug.config import Act, Init, Norm, Skip, Upsample
 from reidaug.data.keypoints import NUM_KEYPOINTS
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator
 
@@ -27,12 +27,13 @@ def mscgan_g1(
     act: Act = "relu",
     init: Init = "torch",
     norm: Norm = "none",
+    upsample: Upsample = "paper",
 ) -> UNetGenerator:
     """G1; with ``skip="add"`` the FC maps back to the deepest level's channels, to add them."""
     fc_channels = max(1, width // 4) if skip == "concat" else None
     return UNetGenerator(3 + NUM_KEYPOINTS, 3, width, 4, "table", 64, image_size, down_kernel=3, up="deconv",
                          decoder_reduce=True, fc_channels=fc_channels, skip=skip, act=act, init=init,
-                         norm=norm)  # fmt: skip
+                         norm=norm, upsample=upsample)  # fmt: skip
 
 
 def mscgan_g2(
@@ -42,10 +43,11 @@ def mscgan_g2(
     act: Act = "relu",
     init: Init = "torch",
     norm: Norm = "none",
+    upsample: Upsample = "paper",
 ) -> UNetGenerator:
     return UNetGenerator(6, 3, width, 3, "table", None, image_size, down_kernel=4, up="deconv",
                          decoder_reduce=True, residual=False, zero_out=True, skip=skip, act=act,
-                         init=init, norm=norm)  # fmt: skip
+                         init=init, norm=norm, upsample=upsample)  # fmt: skip
 
 
 def mscgan_d(
@@ -65,11 +67,12 @@ def build_mscgan(
     act: Act = "relu",
     init: Init = "torch",
     norm: Norm = "none",
+    upsample: Upsample = "paper",
     **_: object,
 ) -> dict[str, nn.Module]:
-    """G1, G2 and one discriminator per scale (``D1``, ``D2``, ...); ``act``, ``init`` and
-    ``norm`` shape the generators only."""
-    gen = {"skip": skip, "act": act, "init": init, "norm": norm}
+    """G1, G2 and one discriminator per scale (``D1``, ``D2``, ...); ``act``, ``init``,
+    ``norm`` and ``upsample`` shape the generators only."""
+    gen = {"skip": skip, "act": act, "init": init, "norm": norm, "upsample": upsample}
     nets: dict[str, nn.Module] = {
         "G1": mscgan_g1(width, image_size, **gen),
         "G2": mscgan_g2(width, image_size, **gen),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from reidaug.config import Act, Init, Norm, Skip
+from reidaug.config import Act, Init, Norm, Skip, Upsample
 from reidaug.data.keypoints import NUM_KEYPOINTS
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator
 
@@ -17,11 +17,12 @@ def pg2_g1(
     act: Act = "relu",
     init: Init = "torch",
     norm: Norm = "none",
+    upsample: Upsample = "paper",
 ) -> UNetGenerator:
     """G1: residual U-Net with a 64-unit FC bottleneck; input = image + 18 heatmaps (21 ch)."""
     return UNetGenerator(
         3 + NUM_KEYPOINTS, 3, width, num_blocks, "linear", 64, image_size,
-        skip=skip, act=act, init=init, norm=norm,
+        skip=skip, act=act, init=init, norm=norm, upsample=upsample,
     )  # fmt: skip
 
 
@@ -33,6 +34,7 @@ def pg2_g2(
     act: Act = "relu",
     init: Init = "torch",
     norm: Norm = "none",
+    upsample: Upsample = "paper",
 ) -> UNetGenerator:
     """G2: the same U-Net without FC and with N-2 blocks; input = condition + G1 output (6 ch).
 
@@ -41,7 +43,7 @@ def pg2_g2(
     """
     return UNetGenerator(
         6, 3, width, num_blocks, "linear", None, image_size,
-        zero_out=True, skip=skip, act=act, init=init, norm=norm,
+        zero_out=True, skip=skip, act=act, init=init, norm=norm, upsample=upsample,
     )  # fmt: skip
 
 
@@ -60,14 +62,15 @@ def build_pg2(
     act: Act = "relu",
     init: Init = "torch",
     norm: Norm = "none",
+    upsample: Upsample = "paper",
 ) -> dict[str, nn.Module]:
     """PG2's networks for a variant: G1 alone, G1+D (``g1-d``) or G1+G2+D (``full``).
 
     ``skip`` joins the generators' U-Net skips by concatenation (the paper) or addition;
-    ``act``, ``init`` and ``norm`` shape the generators only (D keeps DCGAN's LeakyReLU and batch
-    norm).
+    ``act``, ``init``, ``norm`` and ``upsample`` shape the generators only (D keeps DCGAN's
+    LeakyReLU and batch norm).
     """
-    gen = {"skip": skip, "act": act, "init": init, "norm": norm}
+    gen = {"skip": skip, "act": act, "init": init, "norm": norm, "upsample": upsample}
     nets: dict[str, nn.Module] = {"G1": pg2_g1(width, num_blocks, image_size, **gen)}
     if variant == "full":
         nets["G2"] = pg2_g2(width, num_blocks - 2, image_size, **gen)
