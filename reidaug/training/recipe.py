@@ -74,8 +74,7 @@ class Recipe:
 
     def generator_options(self) -> dict[str, str]:
         """The options that shape the generators and not D, as the model builders take them."""
-        c = self.cfg
-        return {"skip": c.skip, "act": c.act, "init": c.init, "norm": c.norm, "upsample": c.upsample}
+        return {k: getattr(self.cfg, k) for k in ("skip", "act", "init", "norm", "upsample")}
 
     def id_loss(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
         """``lambda_id`` times the identity loss of ``fake`` against ``target``, or ``None``
