@@ -39,7 +39,7 @@ PRESETS: dict[str, dict] = {
 #: all others define the run and are refused with ``--resume``.
 CHANGEABLE = ("iters1", "iters2", "max_seconds", "workers", "device", "log_every", "sample_every",
               "checkpoint_every", "keep_checkpoints", "stage", "lr", "root", "lambda_l1",
-              "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint")  # fmt: skip
+              "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint", "lr_decay")  # fmt: skip
 
 
 @dataclass
@@ -58,6 +58,9 @@ class TrainConfig:
     width: int = 128
     d_width: int | None = None
     lr: float | None = None
+    #: the last fraction of each stage's iterations over which the learning rate falls linearly
+    #: to zero (pix2pix's and Pose-Transfer's schedule); 0 keeps it constant (both papers)
+    lr_decay: float = 0.0
     beta1: float | None = None
     beta2: float | None = None
     heatmap: Literal["pg2", "gaussian"] = "pg2"
@@ -107,6 +110,10 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lr_decay <= 1.0:
+            raise UserError(f"training option lr_decay is {self.lr_decay}; expected 0 to 1")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

@@ -15,6 +15,7 @@ from reidaug.data import SyntheticMarket
 from reidaug.errors import UserError
 from reidaug.training import checkpoint as C
 from reidaug.training import rundir, train
+from reidaug.training.loop import lr_factor
 from reidaug.training.pg2 import PG2Recipe
 from tests.helpers import evaluate, tiny
 
@@ -279,6 +280,48 @@ def test_train_cli_and_bad_input(runner, synth_root, tmp_path):
     assert r.exit_code == 1
     assert r.stderr.strip().splitlines()[-1] == (
         "Error: --stage 2 needs a trained stage 1: pass --resume RUN_DIR of such a run"
+    )
+
+
+def test_lr_decay_falls_linearly_over_each_stages_last_steps_and_resumes(
+    synth_root, tmp_path, runner
+):
+    assert [lr_factor(k, 10, 0.5) for k in range(10)] == pytest.approx(
+        [1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2]
+    )
+    assert [lr_factor(k, 4, 0.0) for k in range(4)] == [1.0] * 4
+
+    def rows(run):
+        return [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+
+    flat = train(tiny(synth_root, tmp_path / "flat"))
+    ref = train(tiny(synth_root, tmp_path / "a", lr_decay=0.5, checkpoint_every=1))
+    # 4 + 4 steps, decay over the last 2 of each stage: 1, 1, 1, 1/2 of lr 1e-3 in both stages
+    assert [r["lr"] for r in rows(ref)] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4] * 2)
+    assert [r["lr"] for r in rows(flat)] == pytest.approx([1e-3] * 8)
+    # the first 4 steps see the same weights; the halved step 4 changes what stage 2 starts from
+    assert [r["losses"] for r in rows(ref)[:4]] == [r["losses"] for r in rows(flat)[:4]]
+    assert rows(ref)[4]["losses"] != rows(flat)[4]["losses"]
+
+    with pytest.raises(Interrupt):  # the schedule follows the step, so a resume continues it
+        train(tiny(synth_root, tmp_path / "b", lr_decay=0.5, checkpoint_every=1),
+              progress=stop_at(3))  # fmt: skip
+    run = tmp_path / "b" / "00000-pg2-synthetic"
+    train(tiny(synth_root, tmp_path / "b", lr_decay=0.5, checkpoint_every=1), resume=run)
+
+    def lr_and_losses(run):
+        return [(r["global_step"], r["lr"], r["losses"]) for r in rows(run)]
+
+    assert lr_and_losses(run) == lr_and_losses(ref)
+
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--lr-decay", "1.5"])
+    assert r.exit_code == 2 and "Invalid value for '--lr-decay'" in r.output
+    opts = json.loads((run / "training_options.json").read_text())
+    (run / "training_options.json").write_text(json.dumps({**opts, "lr_decay": 2}))
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--iters2", "6"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert (
+        r.stderr.strip().splitlines()[-1] == "Error: training option lr_decay is 2; expected 0 to 1"
     )
 
 

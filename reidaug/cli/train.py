@@ -93,6 +93,15 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     help="Adam learning rate [default: model's].",
 )
 @click.option(
+    "--lr-decay",
+    type=click.FloatRange(min=0, max=1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of each stage's iterations, at its end, over which the learning rate falls "
+    "linearly to zero (pix2pix's schedule; 0: constant, as both papers). It follows the "
+    "iterations, not --minutes.",
+)
+@click.option(
     "--skip",
     type=click.Choice(get_args(Skip)),
     default="concat",
@@ -189,7 +198,7 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
     """Train pose-guided person generators; writes a run directory with checkpoints and samples.
 
     With --resume only the flags you pass change the run: iterations, --minutes, intervals,
-    --lr, loss weights, --workers, --device and --root of a moved dataset (each change is
+    --lr, --lr-decay, loss weights, --workers, --device and --root of a moved dataset (each change is
     recorded with its step in training_options.json); the others define the run and are refused.
 
     Example: reidaug train --dataset market1501 --root ../shared/data/market1501 --preset cpu --minutes 25

@@ -77,6 +77,14 @@ def loader_workers(workers: int | None, device: torch.device) -> int:
     return 0 if device.type == "cpu" else 1
 
 
+def lr_factor(step: int, total: int, decay: float) -> float:
+    """The learning rate's multiplier before step ``step`` (0-based) of a stage of ``total``:
+    1 until the last ``decay`` fraction of the steps, then falling linearly to ``1 / n`` at the
+    last step of those ``n`` (pix2pix's schedule); always 1 when ``decay`` is 0."""
+    n = decay * total
+    return 1.0 if n <= 0 else min(1.0, (total - step) / n)
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -285,6 +293,10 @@ def train(
             t0 = time.time()
             for k, batch in enumerate(loader, start=start):
                 batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
+                if cfg.lr_decay:
+                    recipe.set_lr(
+                        st.trains, recipe.opt("lr") * lr_factor(k, st.iters, cfg.lr_decay)
+                    )
                 losses = recipe.step(st.name, batch)
                 step = k + 1
                 done += 1
@@ -378,7 +390,7 @@ class _Engine:
             rundir.append_stats(self.run, {
                 "stage": self.stages[si].name, "stage_step": step, "global_step": g,
                 "losses": losses, "window_mean": {k: float(np.mean(v)) for k, v in self.window.items()},
-                "it_s": round(it_s, 3),
+                "it_s": round(it_s, 3), "lr": self.recipe.get_lr(self.stages[si].trains),
             })  # fmt: skip
             self.window = {}
         if samples is not None and step % cfg.sample_every == 0:

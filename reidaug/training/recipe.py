@@ -105,6 +105,16 @@ class Recipe:
             dist.average_gradients(self.nets[n])
             self.opts[n].step()
 
+    def set_lr(self, names: tuple[str, ...], lr: float) -> None:
+        """Set the learning rate of the optimisers of ``names`` (a stage's schedule)."""
+        for n in names:
+            for group in self.opts[n].param_groups:
+                group["lr"] = lr
+
+    def get_lr(self, names: tuple[str, ...]) -> float:
+        """The learning rate the optimiser of ``names[0]`` used last."""
+        return float(self.opts[names[0]].param_groups[0]["lr"])
+
     def final(self, condition: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
         """The model's final image for a batch, in [-1, 1] (clamped)."""
         outs = self.generate(condition, pose)
