@@ -236,10 +236,6 @@ def train(
             log(f"{run / 'stats.jsonl'}: skipped {torn} torn line(s) left by an interrupted write")
         if dropped:  # they are logged again when those steps are redone
             log(f"dropped {dropped} stats row(s) logged after {last.name}")
-        if "lr" in changed:  # the optimisers' saved learning rate gives way to --lr
-            for opt in recipe.opts.values():
-                for group in opt.param_groups:
-                    group["lr"] = recipe.opt("lr")
         if changed and dist.is_main():
             cfg = _record_changes(run, cfg, changed, state["global_step"], log)
         ckpt_io.set_rng_state(state["rng"])
@@ -293,10 +289,9 @@ def train(
             t0 = time.time()
             for k, batch in enumerate(loader, start=start):
                 batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
-                if cfg.lr_decay:
-                    recipe.set_lr(
-                        st.trains, recipe.opt("lr") * lr_factor(k, st.iters, cfg.lr_decay)
-                    )
+                # set every step from the options, so a resume's --lr or --lr-decay replaces
+                # the rate its optimisers saved
+                recipe.set_lr(recipe.opt("lr") * lr_factor(k, st.iters, cfg.lr_decay))
                 losses = recipe.step(st.name, batch)
                 step = k + 1
                 done += 1

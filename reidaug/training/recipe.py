@@ -105,10 +105,10 @@ class Recipe:
             dist.average_gradients(self.nets[n])
             self.opts[n].step()
 
-    def set_lr(self, names: tuple[str, ...], lr: float) -> None:
-        """Set the learning rate of the optimisers of ``names`` (a stage's schedule)."""
-        for n in names:
-            for group in self.opts[n].param_groups:
+    def set_lr(self, lr: float) -> None:
+        """Set every optimiser's learning rate (the current stage's schedule)."""
+        for opt in self.opts.values():
+            for group in opt.param_groups:
                 group["lr"] = lr
 
     def get_lr(self, names: tuple[str, ...]) -> float:
