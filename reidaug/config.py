@@ -58,8 +58,9 @@ class TrainConfig:
     width: int = 128
     d_width: int | None = None
     lr: float | None = None
-    #: the last fraction of each stage's iterations over which the learning rate falls linearly
-    #: to zero (pix2pix's and Pose-Transfer's schedule); 0 keeps it constant (both papers)
+    #: the last fraction of each stage's iterations (and of ``max_seconds``, when set) over which
+    #: the learning rate falls linearly to zero (pix2pix's and Pose-Transfer's schedule); 0 keeps
+    #: it constant (both papers)
     lr_decay: float = 0.0
     beta1: float | None = None
     beta2: float | None = None

@@ -325,6 +325,31 @@ def test_lr_decay_falls_linearly_over_each_stages_last_steps_and_resumes(
     )
 
 
+def test_lr_decay_follows_a_minutes_budget(synth_root, tmp_path, monkeypatch):
+    """With ``max_seconds`` the rate also falls over the budget's last fraction (here long
+    before the stage's 100 iterations would start it), on a clock that ticks 1 s a step."""
+    from types import SimpleNamespace
+
+    from reidaug.training import loop
+
+    assert lr_factor(0, 100, 0.5, elapsed=7.0, budget=10.0) == pytest.approx(0.6)
+    assert lr_factor(95, 100, 0.5, elapsed=1.0, budget=10.0) == pytest.approx(0.1)  # steps first
+    assert lr_factor(0, 100, 0.0, elapsed=9.9, budget=10.0) == 1.0
+    clock = {"t": 0.0}
+    monkeypatch.setattr(loop, "time", SimpleNamespace(time=lambda: clock["t"]))
+    real_step = PG2Recipe.step
+
+    def ticking(self, stage, batch):
+        clock["t"] += 1.0
+        return real_step(self, stage, batch)
+
+    monkeypatch.setattr(PG2Recipe, "step", ticking)
+    run = train(tiny(synth_root, tmp_path, stage="1", iters1=100, lr_decay=0.5, max_seconds=10))
+    lrs = [json.loads(line)["lr"] for line in (run / "stats.jsonl").read_text().splitlines()]
+    # step k starts k seconds in: full rate for the first half of the 10 s, then 0.8, 0.6, ...
+    assert lrs == pytest.approx([1e-3] * 6 + [8e-4, 6e-4, 4e-4, 2e-4, 0.0])
+
+
 @pytest.mark.slow
 def test_small_g1_beats_the_copy_baseline(synth_root, tmp_path):
     """A width-16 G1 trained ~1.5 CPU-minutes beats copying the condition on held-out pairs."""

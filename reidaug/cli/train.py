@@ -98,8 +98,8 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     default=0.0,
     show_default=True,
     help="Fraction of each stage's iterations, at its end, over which the learning rate falls "
-    "linearly to zero (pix2pix's schedule; 0: constant, as both papers). It follows the "
-    "iterations, not --minutes.",
+    "linearly to zero (pix2pix's schedule; 0: constant, as both papers). With --minutes it also "
+    "falls over that fraction of the time budget, whichever comes first.",
 )
 @click.option(
     "--skip",

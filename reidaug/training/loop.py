@@ -77,12 +77,23 @@ def loader_workers(workers: int | None, device: torch.device) -> int:
     return 0 if device.type == "cpu" else 1
 
 
-def lr_factor(step: int, total: int, decay: float) -> float:
+def lr_factor(
+    step: int, total: int, decay: float, elapsed: float = 0.0, budget: float | None = None
+) -> float:
     """The learning rate's multiplier before step ``step`` (0-based) of a stage of ``total``:
     1 until the last ``decay`` fraction of the steps, then falling linearly to ``1 / n`` at the
-    last step of those ``n`` (pix2pix's schedule); always 1 when ``decay`` is 0."""
-    n = decay * total
-    return 1.0 if n <= 0 else min(1.0, (total - step) / n)
+    last step of those ``n`` (pix2pix's schedule); always 1 when ``decay`` is 0.
+
+    With a time budget (``budget`` seconds, of which ``elapsed`` are spent) the rate also falls
+    linearly to zero over the budget's last ``decay`` fraction; the lower multiplier holds, so a
+    run stopped by ``--minutes`` ends annealed however many steps the machine managed.
+    """
+    if decay <= 0:
+        return 1.0
+    f = min(1.0, (total - step) / (decay * total))
+    if budget is not None:
+        f = min(f, max(0.0, (budget - elapsed) / (decay * budget)))
+    return f
 
 
 def _seed_everything(seed: int) -> None:
@@ -290,8 +301,9 @@ def train(
             for k, batch in enumerate(loader, start=start):
                 batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
                 # set every step from the options, so a resume's --lr or --lr-decay replaces
-                # the rate its optimisers saved
-                recipe.set_lr(recipe.opt("lr") * lr_factor(k, st.iters, cfg.lr_decay))
+                # the rate its optimisers saved; a --minutes budget is this invocation's
+                recipe.set_lr(recipe.opt("lr") * lr_factor(
+                    k, st.iters, cfg.lr_decay, time.time() - t_start, cfg.max_seconds))  # fmt: skip
                 losses = recipe.step(st.name, batch)
                 step = k + 1
                 done += 1
