@@ -40,17 +40,15 @@ def test_additive_skips_add_encoder_features_and_cost_less(model):
 
 def test_the_cpu_preset_and_flags_on_top(runner, synth_root, tmp_path):
     r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
-                            "--width", "4", "--iters", "2", "--workers", "0", "--out", str(tmp_path)])  # fmt: skip
+                            "--width", "4", "--iters", "2", "--workers", "0", "--norm", "none",
+                            "--out", str(tmp_path)])  # fmt: skip
     assert r.exit_code == 0, r.output
     cfg = TrainConfig.load(next(tmp_path.iterdir()) / "training_options.json")
-    assert (cfg.preset, cfg.skip, cfg.lr, cfg.batch_size, cfg.d_width) == (
-        "cpu",
-        "add",
-        2e-4,
-        16,
-        16,
-    )
-    assert (cfg.width, cfg.iters1, cfg.iters2) == (4, 2, 2)  # flags given win over the preset
+    assert (cfg.preset, cfg.skip, cfg.lr, cfg.batch_size, cfg.d_width) == ("cpu", "add", 2e-4, 16, 16)
+    assert (cfg.upsample, cfg.lr_decay, cfg.beta1, cfg.beta2) == ("nearest-1x1", 0.5, 0.5, 0.999)
+    # flags given win over the preset
+    assert (cfg.width, cfg.iters1, cfg.iters2, cfg.norm) == (4, 2, 2, "none")
+    assert TrainConfig.from_preset("cpu").norm == "batch"
     paper = TrainConfig.from_preset("paper")
     assert (paper.skip, paper.width, paper.lr) == ("concat", 128, None)  # None: PG2's 2e-5
     assert set(PRESETS) == {"paper", "cpu"}
