@@ -344,10 +344,14 @@ def test_lr_decay_follows_a_minutes_budget(synth_root, tmp_path, monkeypatch):
         return real_step(self, stage, batch)
 
     monkeypatch.setattr(PG2Recipe, "step", ticking)
-    run = train(tiny(synth_root, tmp_path, stage="1", iters1=100, lr_decay=0.5, max_seconds=10))
+    totals = []
+    run = train(tiny(synth_root, tmp_path, stage="1", iters1=100, lr_decay=0.5, max_seconds=10),
+                progress=lambda done, total, **kw: totals.append(total))  # fmt: skip
     lrs = [json.loads(line)["lr"] for line in (run / "stats.jsonl").read_text().splitlines()]
     # step k starts k seconds in: full rate for the first half of the 10 s, then 0.8, 0.6, ...
     assert lrs == pytest.approx([1e-3] * 6 + [8e-4, 6e-4, 4e-4, 2e-4, 0.0])
+    # the progress bar expects the steps the budget allows at 1 step/s, not the 100 asked for
+    assert totals == [10] * 10 + [11]
 
 
 @pytest.mark.slow

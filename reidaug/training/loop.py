@@ -96,6 +96,15 @@ def lr_factor(
     return f
 
 
+def _expected_total(
+    done: int, total: int, it_s: float, elapsed: float, budget: float | None
+) -> int:
+    """``total``, or the steps done by the end of a time budget at ``it_s`` if fewer."""
+    if budget is None:
+        return total
+    return min(total, done + max(0, int(it_s * (budget - elapsed))))
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -193,7 +202,9 @@ def train(
             (each change is recorded with its step in ``training_options.json``), any other
             difference is a ``UserError``; ``out`` is not compared.
         resume: a run directory to continue from its latest checkpoint.
-        progress: called as ``progress(done, total, stage=, loss=, it_s=)`` after each step.
+        progress: called as ``progress(done, total, stage=, loss=, it_s=)`` after each step;
+            with a time budget, ``total`` is the steps expected when it ends at the current
+            speed, if fewer than the iterations asked for.
         log: called with one-line messages (run directory, checkpoints, stage changes).
         identity: the frozen identity loss (``identity(fake, target)``) of a run with
             ``lambda_id > 0`` (see :mod:`reidaug.reid.identity`).
@@ -313,7 +324,8 @@ def train(
                 engine.after_step(si, step, losses, it_s, samples)
                 if progress:
                     main = next(iter(losses.values()))
-                    progress(done, total, stage=st.name, loss=main, it_s=it_s)
+                    progress(done, _expected_total(done, total, it_s, time.time() - t_start,
+                                                   cfg.max_seconds), stage=st.name, loss=main, it_s=it_s)  # fmt: skip
                 if over or step == st.iters:
                     engine.checkpoint(si, step)
                     if over:
