@@ -226,11 +226,21 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _worker(rank, world, port, cfg_dict):
+def _worker(rank, world, port, cfg_dict, skew=0.0):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
                       LOCAL_RANK=str(rank))  # fmt: skip
     torch.set_num_threads(1)
     from reidaug.training import distributed as dist
+
+    if rank == 1 and skew:  # rank 1's clock jumps ``skew`` seconds after the run's start
+        from types import SimpleNamespace
+
+        from reidaug.training import loop
+
+        real, calls = loop.time.time, []
+        loop.time = SimpleNamespace(
+            time=lambda: real() + skew * bool(calls.append(1) or len(calls) > 1)
+        )
 
     train(TrainConfig(**cfg_dict))
     dist.shutdown()
@@ -251,6 +261,22 @@ def test_two_process_gloo_matches_one_process(synth_root, tmp_path):
     wb = C.load(C.latest(single))["nets"]["G1"]
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=2e-4)  # lr 1e-3: 3 Adam steps
+
+
+@pytest.mark.slow
+def test_ranks_decay_the_rate_on_one_clock(synth_root, tmp_path):
+    """With a time budget the ranks step with the same rate: the budget clock is their mean.
+    Rank 1's clock runs 1,000 s ahead, so rank 0 (which logs) decays as if 500 s had passed."""
+    cfg = tiny(
+        synth_root, tmp_path, variant="g1-posemask", iters1=3, lr_decay=1.0, max_seconds=1100
+    )
+    mp.spawn(_worker, args=(2, _free_port(), dataclasses.asdict(cfg), 1000.0), nprocs=2, join=True)
+    run = tmp_path / "00000-pg2-synthetic"
+    lrs = [json.loads(line)["lr"] for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert lrs[0] == pytest.approx(1e-3)  # before the first step no clock was shared yet
+    # step 1: the budget's 600 of 1,100 s left (rank 0 alone would take the steps' 2/3);
+    # step 2: the steps' 1/3, lower than the budget's
+    assert lrs[1:] == pytest.approx([1e-3 * 600 / 1100, 1e-3 / 3], rel=0.01)
 
 
 def test_train_cli_and_bad_input(runner, synth_root, tmp_path):

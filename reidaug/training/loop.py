@@ -287,6 +287,7 @@ def train(
     )
     workers = loader_workers(cfg.workers, device)
     t_start = time.time()
+    clock = 0.0  # seconds of this invocation's budget spent (the ranks' mean)
     done = done_before
     try:
         samples = _sample_batch(ds, cfg) if dist.is_main() else None
@@ -312,20 +313,22 @@ def train(
             for k, batch in enumerate(loader, start=start):
                 batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
                 # set every step from the options, so a resume's --lr or --lr-decay replaces
-                # the rate its optimisers saved; a --minutes budget is this invocation's
+                # the rate its optimisers saved; a --minutes budget is this invocation's, on
+                # the clock every rank agreed after the last step
                 recipe.set_lr(recipe.opt("lr") * lr_factor(
-                    k, st.iters, cfg.lr_decay, time.time() - t_start, cfg.max_seconds))  # fmt: skip
+                    k, st.iters, cfg.lr_decay, clock, cfg.max_seconds))  # fmt: skip
                 losses = recipe.step(st.name, batch)
                 step = k + 1
                 done += 1
-                over = cfg.max_seconds is not None and time.time() - t_start > cfg.max_seconds
-                losses, over = engine.sync(losses, over)
+                clock = time.time() - t_start
+                over = cfg.max_seconds is not None and clock > cfg.max_seconds
+                losses, over, clock = engine.sync(losses, over, clock)
                 it_s = (step - start) / max(time.time() - t0, 1e-9)
                 engine.after_step(si, step, losses, it_s, samples)
                 if progress:
                     main = next(iter(losses.values()))
-                    progress(done, _expected_total(done, total, it_s, time.time() - t_start,
-                                                   cfg.max_seconds), stage=st.name, loss=main, it_s=it_s)  # fmt: skip
+                    progress(done, _expected_total(done, total, it_s, clock, cfg.max_seconds),
+                             stage=st.name, loss=main, it_s=it_s)  # fmt: skip
                 if over or step == st.iters:
                     engine.checkpoint(si, step)
                     if over:
@@ -378,15 +381,18 @@ class _Engine:
         self.last_pos: tuple[int, int] | None = None
         self.window: dict[str, list[float]] = {}
 
-    def sync(self, losses: dict[str, float], over: bool) -> tuple[dict[str, float], bool]:
-        """Average losses across ranks, agree on stopping, and stop on a non-finite loss."""
+    def sync(
+        self, losses: dict[str, float], over: bool, clock: float
+    ) -> tuple[dict[str, float], bool, float]:
+        """Average losses and the budget clock across ranks (so every rank decays its rate
+        alike), agree on stopping, and stop on a non-finite loss."""
         if dist.world_size() > 1:
-            *vals, stop = dist.all_reduce_mean([*losses.values(), float(over)])
+            *vals, stop, clock = dist.all_reduce_mean([*losses.values(), float(over), clock])
             losses, over = dict(zip(losses, vals, strict=True)), stop > 0
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             self.stop(f"{bad[0]} became {losses[bad[0]]}")
-        return losses, over
+        return losses, over, clock
 
     def stop(self, what: str) -> None:
         """Stop on divergence, naming the newest checkpoint whose weights are finite."""
