@@ -27,7 +27,7 @@ PRESETS: dict[str, dict] = {
         "d_width": 16,
         "skip": "add",
         "batch_size": 16,
-        "lr": 2e-4,
+        "lr": 5e-4,
         "beta1": 0.5,
         "beta2": 0.999,
         "norm": "batch",

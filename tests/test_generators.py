@@ -44,7 +44,7 @@ def test_the_cpu_preset_and_flags_on_top(runner, synth_root, tmp_path):
                             "--out", str(tmp_path)])  # fmt: skip
     assert r.exit_code == 0, r.output
     cfg = TrainConfig.load(next(tmp_path.iterdir()) / "training_options.json")
-    assert (cfg.preset, cfg.skip, cfg.lr, cfg.batch_size) == ("cpu", "add", 2e-4, 16)
+    assert (cfg.preset, cfg.skip, cfg.lr, cfg.batch_size) == ("cpu", "add", 5e-4, 16)
     assert cfg.d_width == 16
     assert (cfg.upsample, cfg.lr_decay, cfg.beta1, cfg.beta2) == ("nearest-1x1", 0.5, 0.5, 0.999)
     # flags given win over the preset

@@ -34,7 +34,7 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     default="paper",
     show_default=True,
     help="Starting point for every option: the papers' settings, or cpu (width 16, additive "
-    "skips, batch norm, nearest-1x1 upsampling, D width 16, batch 16, Adam 2e-4 decaying over "
+    "skips, batch norm, nearest-1x1 upsampling, D width 16, batch 16, Adam 5e-4 decaying over "
     "the second half, 30000 + 10000 iterations). Flags given override it.",
 )
 @dataset_option
