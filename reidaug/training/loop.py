@@ -320,9 +320,8 @@ def train(
                 losses = recipe.step(st.name, batch)
                 step = k + 1
                 done += 1
-                clock = time.time() - t_start
+                losses, clock = engine.sync(losses, time.time() - t_start)
                 over = cfg.max_seconds is not None and clock > cfg.max_seconds
-                losses, over, clock = engine.sync(losses, over, clock)
                 it_s = (step - start) / max(time.time() - t0, 1e-9)
                 engine.after_step(si, step, losses, it_s, samples)
                 if progress:
@@ -381,18 +380,16 @@ class _Engine:
         self.last_pos: tuple[int, int] | None = None
         self.window: dict[str, list[float]] = {}
 
-    def sync(
-        self, losses: dict[str, float], over: bool, clock: float
-    ) -> tuple[dict[str, float], bool, float]:
-        """Average losses and the budget clock across ranks (so every rank decays its rate
-        alike), agree on stopping, and stop on a non-finite loss."""
+    def sync(self, losses: dict[str, float], clock: float) -> tuple[dict[str, float], float]:
+        """Average losses and the budget clock across ranks (so every rank decays its rate and
+        stops alike), and stop on a non-finite loss."""
         if dist.world_size() > 1:
-            *vals, stop, clock = dist.all_reduce_mean([*losses.values(), float(over), clock])
-            losses, over = dict(zip(losses, vals, strict=True)), stop > 0
+            *vals, clock = dist.all_reduce_mean([*losses.values(), clock])
+            losses = dict(zip(losses, vals, strict=True))
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             self.stop(f"{bad[0]} became {losses[bad[0]]}")
-        return losses, over, clock
+        return losses, clock
 
     def stop(self, what: str) -> None:
         """Stop on divergence, naming the newest checkpoint whose weights are finite."""
