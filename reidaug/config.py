@@ -42,7 +42,7 @@ PRESETS: dict[str, dict] = {
 #: all others define the run and are refused with ``--resume``.
 CHANGEABLE = ("iters1", "iters2", "max_seconds", "workers", "device", "log_every", "sample_every",
               "checkpoint_every", "keep_checkpoints", "stage", "lr", "root", "lambda_l1",
-              "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint", "lr_decay")  # fmt: skip
+              "lambda_adv", "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint", "lr_decay")  # fmt: skip
 
 
 @dataclass
@@ -83,6 +83,9 @@ class TrainConfig:
     out: str = "runs"
     # model-specific weights (see each recipe for its defaults)
     lambda_l1: float | None = None
+    #: PG2's weight of the adversarial term (1 in eq. 4); 0 trains no D, the generator learns
+    #: the pose-mask L1 alone (the control for the adversarial loss)
+    lambda_adv: float | None = None
     lambda_bg: float | None = None
     lambda_d1: float | None = None
     lambda_d2: float | None = None
@@ -118,6 +121,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.lr_decay <= 1.0:
             raise UserError(f"training option lr_decay is {self.lr_decay}; expected 0 to 1")
+        if self.lambda_adv is not None and self.lambda_adv < 0:
+            raise UserError(f"training option lambda_adv is {self.lambda_adv}; expected 0 or more")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

@@ -57,6 +57,7 @@ def pg2_g2_loss(
     target: torch.Tensor,
     mask: torch.Tensor,
     lam: float = 10.0,
+    adv: float = 1.0,
 ) -> torch.Tensor:
-    """PG2 eq. 4: adversarial loss plus ``lam`` times the pose-mask L1."""
-    return gan(d_fake, True) + lam * pose_mask_l1(pred, target, mask)
+    """PG2 eq. 4: ``adv`` times the adversarial loss plus ``lam`` times the pose-mask L1."""
+    return adv * gan(d_fake, True) + lam * pose_mask_l1(pred, target, mask)

@@ -364,3 +364,47 @@ def test_upsample_is_recorded_rebuilt_and_fixed_on_resume(runner, synth_root, tm
     assert TrainConfig.from_dict(old).upsample == "paper"
     r = runner.invoke(cli, ["train", "--resume", str(run), "--upsample", "paper"])
     assert r.exit_code != 0 and "Error: --upsample cannot change when a run is resumed" in r.output
+
+
+def test_lambda_adv_zero_trains_g2_on_the_pose_mask_l1_alone(synth_root, tmp_path):
+    runs = {lam: train(tiny(synth_root, tmp_path / str(lam), iters1=2, iters2=3, lambda_adv=lam))
+            for lam in (None, 0.0)}  # fmt: skip
+    rows = {lam: [json.loads(x) for x in (r / "stats.jsonl").read_text().splitlines()]
+            for lam, r in runs.items()}  # fmt: skip
+    assert all("loss_D" in s["losses"] for s in rows[None] if s["stage"] == "2")
+    stage2 = [s["losses"] for s in rows[0.0] if s["stage"] == "2"]
+    assert len(stage2) == 3 and all(set(s) == {"loss_G2", "l1"} for s in stage2)
+    # same seed and batches: stage 1 is shared; without D the G2 loss is 10 x the pose-mask L1
+    first = C.load(sorted((runs[0.0] / "checkpoints").glob("step-*.pt"))[0])
+    last, paper = C.load(C.latest(runs[0.0]))["nets"], C.load(C.latest(runs[None]))["nets"]
+    for k, v in last["D"].items():  # D is never stepped
+        assert torch.equal(v, first["nets"]["D"][k]), k
+    assert any(not torch.equal(paper["D"][k], v) for k, v in last["D"].items())
+    assert any(not torch.equal(paper["G2"][k], v) for k, v in last["G2"].items())
+    rec = load_generator(runs[0.0]).recipe
+    assert rec.opt("lambda_adv") == 0.0 and load_generator(runs[None]).recipe.opt("lambda_adv") == 1
+
+
+def test_a_loss_weight_the_objective_lacks_is_refused(runner, synth_root, tmp_path):
+    def invoke(*args):
+        r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "4",
+                                "--iters", "1", "--batch-size", "2", "--workers", "0",
+                                "--out", str(tmp_path), *args])  # fmt: skip
+        assert "Traceback" not in r.output
+        return r
+
+    for args, want in (
+        (["--lambda-bg", "2"], "--lambda-bg does not apply to pg2 (variant full), whose loss "
+                               "weights are --lambda-l1, --lambda-adv"),
+        (["--model", "mscgan", "--lambda-adv", "0"], "--lambda-adv does not apply to mscgan "
+         "(variant full), whose loss weights are --lambda-l1, --lambda-bg, --lambda-d1, --lambda-d2"),
+        (["--variant", "g1-posemask", "--lambda-l1", "5"], "--lambda-l1 does not apply to pg2 "
+         "(variant g1-posemask), which has no loss weight to set"),
+    ):  # fmt: skip
+        r = invoke(*args)
+        assert r.exit_code == 1, args
+        assert r.stderr.strip().splitlines()[-1] == f"Error: {want}"
+    assert not list(tmp_path.iterdir())  # nothing is written for a refused run
+    r = invoke("--lambda-adv", "-1")
+    assert r.exit_code == 2 and "-1" in r.stderr
+    assert invoke("--variant", "g1-d", "--lambda-adv", "0.5", "--lambda-l1", "5").exit_code == 0

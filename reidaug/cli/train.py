@@ -183,6 +183,13 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option(
     "--lambda-l1", type=float, default=None, help="Weight of the L1 term in stage 2 [PG2: 10]."
 )
+@click.option(
+    "--lambda-adv",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="PG2 weight of the adversarial term [1]; 0 trains no D, so G2 (or G1 of --variant "
+    "g1-d) learns the pose-mask L1 alone.",
+)
 @click.option("--lambda-bg", type=float, default=None, help="MsCGAN background-loss weight.")
 @click.option("--lambda-d1", type=float, default=None, help="MsCGAN weight of D1.")
 @click.option("--lambda-d2", type=float, default=None, help="MsCGAN weight of D2.")

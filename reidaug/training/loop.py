@@ -21,7 +21,7 @@ from reidaug.errors import Interrupted, UserError
 from reidaug.training import checkpoint as ckpt_io
 from reidaug.training import distributed as dist
 from reidaug.training import rundir
-from reidaug.training.recipe import Recipe, Stage, build_recipe
+from reidaug.training.recipe import Recipe, Stage, build_recipe, check_weights
 
 ProgressFn = Callable[..., None]
 
@@ -229,6 +229,7 @@ def train(
         if not (run / "training_options.json").is_file():
             raise UserError(f"not a run directory (no training_options.json): {run}")
         cfg, changed = _resume_config(run, cfg)
+    check_weights(cfg)
     _seed_everything(cfg.seed)
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)

@@ -30,6 +30,7 @@ class MsCGANRecipe(PG2Recipe):
     name = "mscgan"
     defaults = {"lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "lambda_l1": 10.0, "lambda_bg": 1.0,
                 "lambda_d1": 1.0, "lambda_d2": 1.0, "lambda_d3": 1.0, "d_width": 128}  # fmt: skip
+    weights = ("lambda_l1", "lambda_bg", "lambda_d1", "lambda_d2")
 
     def __init__(self, cfg, device, identity=None):
         if cfg.variant != "full":

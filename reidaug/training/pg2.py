@@ -16,8 +16,11 @@ from reidaug.training.recipe import Recipe, Stage, register_recipe
 
 class PG2Recipe(Recipe):
     name = "pg2"
-    #: Paper defaults: Adam lr 2e-5, betas (0.5, 0.999); lambda = 10 for the G2 pose-mask L1.
-    defaults = {"lr": 2e-5, "beta1": 0.5, "beta2": 0.999, "lambda_l1": 10.0, "d_width": 64}
+    #: Paper defaults: Adam lr 2e-5, betas (0.5, 0.999); lambda = 10 for the G2 pose-mask L1
+    #: and 1 for the adversarial term (eq. 4).
+    defaults = {"lr": 2e-5, "beta1": 0.5, "beta2": 0.999, "lambda_l1": 10.0, "lambda_adv": 1.0,
+                "d_width": 64}  # fmt: skip
+    weights = ("lambda_l1", "lambda_adv")
 
     def __init__(self, cfg, device, identity=None):
         self.gan = GANLoss("bce")
@@ -26,6 +29,10 @@ class PG2Recipe(Recipe):
     def build_nets(self) -> dict[str, nn.Module]:
         return build("pg2", width=self.cfg.width, d_width=int(self.opt("d_width")),
                      variant=self.cfg.variant, **self.generator_options())  # fmt: skip
+
+    @classmethod
+    def weights_of(cls, cfg) -> tuple[str, ...]:
+        return () if cfg.variant in ("g1-l1", "g1-posemask") else cls.weights
 
     def stages(self) -> list[Stage]:
         v = self.cfg.variant
@@ -40,24 +47,29 @@ class PG2Recipe(Recipe):
             return self.nets["G1"](self.to_input(cond, pose)).float()
 
     def _adversarial(self, gen: str, cond, fake, target, mask) -> dict[str, float]:
-        """D step on the detached fake, then the generator step against a frozen D."""
-        D, lam = self.nets["D"], self.opt("lambda_l1")
-        with self.autocast():
-            ld = d_loss(
-                self.gan, D(self.to_input(cond, target)), D(self.to_input(cond, fake.detach()))
-            )
-        self.update("D", ld)
-        self.requires_grad("D", False)
-        with self.autocast():
-            lg = pg2_g2_loss(self.gan, D(self.to_input(cond, fake)), fake, target, mask, lam)
+        """D step on the detached fake, then the generator step against a frozen D; with
+        ``lambda_adv`` 0 there is no D and the generator step is the pose-mask L1 alone."""
+        lam, adv = self.opt("lambda_l1"), self.opt("lambda_adv")
+        out = {}
+        if adv:
+            D = self.nets["D"]
+            with self.autocast():
+                ld = d_loss(
+                    self.gan, D(self.to_input(cond, target)), D(self.to_input(cond, fake.detach()))
+                )
+            self.update("D", ld)
+            self.requires_grad("D", False)
+            with self.autocast():
+                lg = pg2_g2_loss(
+                    self.gan, D(self.to_input(cond, fake)), fake, target, mask, lam, adv
+                )
+            out["loss_D"] = ld.item()
+        else:
+            lg = lam * pose_mask_l1(fake, target, mask)
         lid = self.id_loss(fake, target)
         self.update(gen, lg if lid is None else lg + lid)
         self.requires_grad("D", True)
-        out = {
-            "loss_D": ld.item(),
-            f"loss_{gen}": lg.item(),
-            "l1": l1(fake.detach(), target).item(),
-        }
+        out |= {f"loss_{gen}": lg.item(), "l1": l1(fake.detach(), target).item()}
         return out if lid is None else {**out, "loss_id": lid.item()}
 
     def step(self, stage: str, batch: dict[str, torch.Tensor]) -> dict[str, float]:

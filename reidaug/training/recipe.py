@@ -13,6 +13,9 @@ from reidaug.config import TrainConfig
 from reidaug.errors import UserError
 from reidaug.training import distributed as dist
 
+#: The loss weights that only some models' objectives have (``None`` in a config: not given).
+LOSS_WEIGHTS = ("lambda_l1", "lambda_adv", "lambda_bg", "lambda_d1", "lambda_d2")
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -32,6 +35,8 @@ class Recipe:
 
     name = "base"
     defaults: dict[str, float] = {}
+    #: the model-specific loss weights (of :data:`LOSS_WEIGHTS`) this model's objective has
+    weights: tuple[str, ...] = ()
 
     def __init__(
         self, cfg: TrainConfig, device: torch.device, identity: nn.Module | None = None
@@ -53,6 +58,11 @@ class Recipe:
     # ------------------------------------------------------------------ to override
     def build_nets(self) -> dict[str, nn.Module]:
         raise NotImplementedError
+
+    @classmethod
+    def weights_of(cls, cfg: TrainConfig) -> tuple[str, ...]:
+        """The loss weights a run of ``cfg`` uses (``weights``, or fewer for some variants)."""
+        return cls.weights
 
     def stages(self) -> list[Stage]:
         raise NotImplementedError
@@ -176,6 +186,22 @@ RECIPES: dict[str, Callable[..., Recipe]] = {}
 
 def register_recipe(name: str, cls: Callable[..., Recipe]) -> None:
     RECIPES[name] = cls
+
+
+def check_weights(cfg: TrainConfig) -> None:
+    """Refuse a loss weight that ``cfg.model``'s objective does not have (it would be ignored)."""
+    cls = RECIPES.get(cfg.model)
+    weights = (
+        cls.weights_of(cfg) if isinstance(cls, type) and issubclass(cls, Recipe) else LOSS_WEIGHTS
+    )
+    for key in LOSS_WEIGHTS:
+        if getattr(cfg, key) is not None and key not in weights:
+            flags = ", ".join("--" + w.replace("_", "-") for w in weights)
+            has = f"whose loss weights are {flags}" if flags else "which has no loss weight to set"
+            raise UserError(
+                f"--{key.replace('_', '-')} does not apply to {cfg.model} (variant "
+                f"{cfg.variant}), {has}"
+            )
 
 
 def build_recipe(
