@@ -190,10 +190,10 @@ def register_recipe(name: str, cls: Callable[..., Recipe]) -> None:
 
 def check_weights(cfg: TrainConfig) -> None:
     """Refuse a loss weight that ``cfg.model``'s objective does not have (it would be ignored)."""
-    cls = RECIPES.get(cfg.model)
-    weights = (
-        cls.weights_of(cfg) if isinstance(cls, type) and issubclass(cls, Recipe) else LOSS_WEIGHTS
-    )
+    weights_of = getattr(RECIPES.get(cfg.model), "weights_of", None)
+    if weights_of is None:  # an unknown model is refused by build_recipe, with the valid ones
+        return
+    weights = weights_of(cfg)
     for key in LOSS_WEIGHTS:
         if getattr(cfg, key) is not None and key not in weights:
             flags = ", ".join("--" + w.replace("_", "-") for w in weights)
