@@ -65,6 +65,10 @@ class TrainConfig:
     #: the learning rate falls linearly to zero (pix2pix's and Pose-Transfer's schedule); 0 keeps
     #: it constant (both papers)
     lr_decay: float = 0.0
+    #: decay of an exponential moving average of the generators' weights, which evaluation and
+    #: synthesis then use (Polyak averaging, as in Karras et al.'s progressive GAN); 0: none,
+    #: the last weights (both papers)
+    ema: float = 0.0
     beta1: float | None = None
     beta2: float | None = None
     heatmap: Literal["pg2", "gaussian"] = "pg2"
@@ -121,6 +125,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.lr_decay <= 1.0:
             raise UserError(f"training option lr_decay is {self.lr_decay}; expected 0 to 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise UserError(
+                f"training option ema is {self.ema}; expected 0 (none) up to, not including, 1"
+            )
         if self.lambda_adv is not None and self.lambda_adv < 0:
             raise UserError(f"training option lambda_adv is {self.lambda_adv}; expected 0 or more")
 
@@ -178,6 +186,8 @@ class EvalConfig:
     reid_recipe: dict = field(default_factory=dict)
     #: idp: synthesized training-id shards to classify
     shards: str | None = None
+    #: score a run trained with ``--ema`` on its last weights instead of their moving average
+    raw_weights: bool = False
 
     def __post_init__(self) -> None:
         for name in ("run", "checkpoint", "images", "root", "inception_weights",

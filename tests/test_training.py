@@ -391,3 +391,95 @@ def test_small_g1_beats_the_copy_baseline(synth_root, tmp_path):
 
 
 GATE_ITERS = 500
+
+
+def _g_batch(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    img = lambda: torch.rand(n, 3, 128, 64, generator=g) * 2 - 1  # noqa: E731
+    return {"condition": img(), "target": img(), "target_pose": torch.rand(n, 18, 128, 64, generator=g),
+            "target_mask": (torch.rand(n, 1, 128, 64, generator=g) > 0.5).float()}  # fmt: skip
+
+
+def test_ema_is_the_moving_average_of_each_step_and_sample_grids_restore_the_raw_weights():
+    from reidaug.training import build_recipe
+
+    cfg = TrainConfig(dataset="synthetic", width=4, d_width=4, norm="batch", lr=1e-2, ema=0.75)
+    rec = build_recipe(cfg, torch.device("cpu"))
+    assert sorted(rec.averaged) == ["G1", "G2"]  # generators only, never D
+    rec.train_mode(rec.stages()[0])
+    expected = None
+    for k in range(3):
+        rec.step("1", _g_batch(seed=k))
+        w = {n: t.detach().clone().float() for n, t in rec.nets["G1"].state_dict().items()}
+        expected = w if expected is None else {n: 0.75 * expected[n] + 0.25 * w[n] for n in w}
+    got = {n: t.float() for n, t in rec.averaged["G1"].module.state_dict().items()}
+    for n in expected:
+        if "num_batches_tracked" not in n:
+            torch.testing.assert_close(got[n], expected[n], msg=n)  # weights and BN statistics
+    raw = {n: t.clone() for n, t in rec.nets["G1"].state_dict().items()}
+    assert any(not torch.equal(raw[n].float(), got[n]) for n in expected)
+    with rec.evaluating():
+        inside = rec.nets["G1"].state_dict()
+        for n in expected:
+            if "num_batches_tracked" not in n:
+                torch.testing.assert_close(inside[n].float(), got[n])
+    for n, t in rec.nets["G1"].state_dict().items():
+        assert torch.equal(t, raw[n]), n  # the raw weights are back: training goes on from them
+    assert rec.nets["G1"].training
+
+
+def test_ema_run_resumes_exactly_and_evaluation_uses_the_average(synth_root, tmp_path, runner):
+    from reidaug.training import load_generator
+
+    def params(net):
+        return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    plain = train(tiny(synth_root, tmp_path / "plain", norm="batch"))
+    ref = train(tiny(synth_root, tmp_path / "a", norm="batch", ema=0.5, checkpoint_every=1))
+    a, p = losses_by_step(ref), losses_by_step(plain)
+    assert [a[s] for s in range(1, 5)] == [p[s] for s in range(1, 5)]  # EMA never steers stage 1
+    assert a[5] != p[5]  # stage 2 starts from G1's average, not its last weights
+    end1 = C.load(ref / "checkpoints" / "step-0000004.pt")
+    last = load_generator(ref, raw=True)
+    assert last.averaged == ()
+    torch.testing.assert_close(params(last.recipe.nets["G1"]),
+                               params(last.recipe.averaged["G1"].module))  # fmt: skip
+    stage1_avg = {
+        k[len("module.") :]: v for k, v in end1["averaged"]["G1"].items() if k.startswith("module.")
+    }
+    for k, v in last.recipe.nets["G1"].state_dict().items():
+        assert torch.equal(v, stage1_avg[k]), k
+    gen = load_generator(ref)
+    assert gen.averaged == ("G1", "G2")
+    assert not torch.equal(params(gen.recipe.nets["G2"]), params(last.recipe.nets["G2"]))
+    torch.testing.assert_close(
+        params(gen.recipe.nets["G2"]), params(last.recipe.averaged["G2"].module)
+    )
+
+    with pytest.raises(Interrupt):
+        train(tiny(synth_root, tmp_path / "b", norm="batch", ema=0.5, checkpoint_every=1),
+              progress=stop_at(3))  # fmt: skip
+    run = tmp_path / "b" / "00000-pg2-synthetic"
+    train(tiny(synth_root, tmp_path / "b", norm="batch", ema=0.5, checkpoint_every=1), resume=run)
+    assert losses_by_step(run) == a
+    resumed = load_generator(run)
+    for n in ("G1", "G2"):
+        assert torch.equal(params(resumed.recipe.nets[n]), params(gen.recipe.nets[n])), n
+
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--ema", "0.9"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Error: --ema cannot change when a run is resumed")
+    )
+    r = runner.invoke(
+        cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--ema", "1"]
+    )
+    assert r.exit_code == 2 and "Invalid value for '--ema'" in r.output
+    r = runner.invoke(cli, ["evaluate", "--images", str(tmp_path), "--dataset", "synthetic",
+                            "--root", str(synth_root), "--raw-weights"])  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.stderr.strip().splitlines()[-1] == (
+        "Error: --raw-weights chooses a run's weights: give --run or --checkpoint"
+    )

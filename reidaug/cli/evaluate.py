@@ -66,13 +66,15 @@ from reidaug.metrics.evaluate import as_table
               help="Epochs of the cached idp judge [default: the cpu recipe's, 38].")  # fmt: skip
 @click.option("--shards", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With idp: also score synthesized training-id shards (classifier top-1).")  # fmt: skip
+@click.option("--raw-weights", is_flag=True,
+              help="Score a run trained with --ema on its last weights, not their moving average.")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every figure with its metric and protocol to this file.")  # fmt: skip
 @pass_app
 def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, metric_names, limit, inception_weights,
-                 is_protocol, reid_checkpoint, reid_model, reid_epochs, shards, batch_size,
-                 json_out) -> None:  # fmt: skip
+                 is_protocol, reid_checkpoint, reid_model, reid_epochs, shards, raw_weights,
+                 batch_size, json_out) -> None:  # fmt: skip
     """Score generated images against the targets of the protocol's test pairs.
 
     idp ranks each generated image against the real gallery with a re-ID judge, leaving out
@@ -88,7 +90,8 @@ def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, met
                          protocols=protocols, metrics=metric_names, limit=limit, batch_size=batch_size,
                          seed=app.seed, device=app.device, inception_weights=inception_weights,
                          is_protocol=is_protocol, reid_checkpoint=reid_checkpoint, shards=shards,
-                         reid_recipe={"model": reid_model, "epochs": reid_epochs})  # fmt: skip
+                         reid_recipe={"model": reid_model, "epochs": reid_epochs},
+                         raw_weights=raw_weights)  # fmt: skip
         records = evaluate(cfg, progress=update, log=app.info)
     cols, rows = as_table(records)
     table = Table(title="image quality (protocol in parentheses)")

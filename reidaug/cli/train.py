@@ -103,6 +103,15 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     "falls over that fraction of the time budget, whichever comes first.",
 )
 @click.option(
+    "--ema",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.0,
+    show_default=True,
+    metavar="DECAY",
+    help="Keep an exponential moving average of the generators' weights with this decay "
+    "(e.g. 0.999) and evaluate and synthesize with it; 0: the last weights (both papers).",
+)
+@click.option(
     "--skip",
     type=click.Choice(get_args(Skip)),
     default="concat",

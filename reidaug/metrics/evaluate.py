@@ -114,13 +114,19 @@ def evaluate(
         or not (cfg.has_model or cfg.images is not None or cfg.shards)
     ):
         raise UserError("give either --run (or --checkpoint) or --images (or, for idp, --shards)")
+    if cfg.raw_weights and not cfg.has_model:
+        raise UserError("--raw-weights chooses a run's weights: give --run or --checkpoint")
     if cfg.shards is not None and "idp" not in cfg.metrics:
         raise UserError("--shards is scored by the idp metric: add idp to --metrics")
     log = log or (lambda msg: None)
     dev = resolve_device(cfg.device)
     gen, dataset, root = None, cfg.dataset, cfg.root
     if cfg.has_model:
-        gen = load_generator(cfg.run, cfg.checkpoint, dev)
+        gen = load_generator(cfg.run, cfg.checkpoint, dev, raw=cfg.raw_weights)
+        if gen.averaged:
+            log(
+                f"moving-average weights of {', '.join(gen.averaged)} (--raw-weights: the last ones)"
+            )
         if gen.untrained:
             log(f"not trained in {gen.checkpoint.name}: {', '.join(sorted(gen.untrained))}; "
                 "their outputs are not scored")  # fmt: skip
@@ -148,7 +154,12 @@ def evaluate(
     if gen is not None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         for rec in records:
-            line = {**rec, "checkpoint": str(gen.checkpoint), "time": stamp}
+            line = {
+                **rec,
+                "checkpoint": str(gen.checkpoint),
+                "averaged": list(gen.averaged),
+                "time": stamp,
+            }
             with open(gen.run / f"metric-{rec['metric']}.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(line) + "\n")
     return records

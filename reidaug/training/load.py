@@ -32,6 +32,8 @@ class Generator:
         step: the global step of the checkpoint.
         untrained: networks of stages the checkpoint never reached (an untrained PG2 G2 adds a
             zero residual, so its output would repeat G1's under another name).
+        averaged: networks whose moving-average weights (``--ema``) were loaded instead of the
+            last ones.
     """
 
     recipe: Recipe
@@ -42,6 +44,7 @@ class Generator:
     run: Path
     step: int
     untrained: frozenset[str]
+    averaged: tuple[str, ...] = ()
 
 
 def _untrained(recipe: Recipe, state: dict) -> frozenset[str]:
@@ -78,6 +81,7 @@ def load_generator(
     device: str | torch.device = "cpu",
     root: str | os.PathLike | None = None,
     optimizers: bool = False,
+    raw: bool = False,
 ) -> Generator:
     """Load a trained generator from a run directory (its latest checkpoint) or a checkpoint.
 
@@ -88,6 +92,8 @@ def load_generator(
         device: ``auto``, ``cpu``, ``cuda`` ... or a ``torch.device``.
         root: the dataset's root when it moved since training (default: the config's).
         optimizers: also restore the optimiser states (to inspect a training state).
+        raw: keep the last weights of a run trained with ``--ema`` (default: their moving
+            average, which training's own sample grids show).
 
     Returns:
         A :class:`Generator` in eval mode.
@@ -116,6 +122,7 @@ def load_generator(
     recipe = build_recipe(cfg, dev)
     recipe.load_state_dict(state, optimizers=optimizers)
     recipe.eval_mode()
+    averaged = () if raw else tuple(recipe.use_averaged())
     return Generator(
         recipe=recipe,
         config=cfg,
@@ -125,4 +132,5 @@ def load_generator(
         run=Path(run) if run is not None else checkpoint.parent.parent,
         step=int(state.get("global_step", 0)),
         untrained=_untrained(recipe, state),
+        averaged=averaged,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from reidaug.config import TrainConfig
 from reidaug.errors import UserError
@@ -53,6 +54,13 @@ class Recipe:
         lr, b1, b2 = self.opt("lr"), self.opt("beta1"), self.opt("beta2")
         self.opts = {
             n: torch.optim.Adam(m.parameters(), lr=lr, betas=(b1, b2)) for n, m in self.nets.items()
+        }
+        #: exponential moving averages of the generators' weights and batch-norm statistics
+        #: (``cfg.ema``; none when 0): what evaluation and synthesis use once a step made them
+        self.averaged: dict[str, AveragedModel] = {
+            n: AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            for n, m in self.nets.items()
+            if cfg.ema and n.startswith("G")
         }
 
     # ------------------------------------------------------------------ to override
@@ -114,6 +122,8 @@ class Recipe:
         for n in names:
             dist.average_gradients(self.nets[n])
             self.opts[n].step()
+            if n in self.averaged:
+                self.averaged[n].update_parameters(self.nets[n])
 
     def set_lr(self, lr: float) -> None:
         """Set every optimiser's learning rate (the current stage's schedule)."""
@@ -131,30 +141,53 @@ class Recipe:
         return next(reversed(outs.values())).clamp(-1, 1)
 
     def train_mode(self, stage: Stage) -> None:
+        """Train mode for the networks ``stage`` updates, eval mode for the rest; a generator
+        with averaged weights that this stage leaves fixed (G1 in PG2's stage 2) takes them, so
+        the later stage trains on the network that evaluation will use."""
         for n, m in self.nets.items():
             m.train(n in stage.trains)
             self.requires_grad(n, n in stage.trains)
+            if n not in stage.trains and self._has_average(n):
+                m.load_state_dict(self.averaged[n].module.state_dict())
 
     def eval_mode(self) -> None:
         for m in self.nets.values():
             m.eval()
 
+    def _has_average(self, name: str) -> bool:
+        return name in self.averaged and int(self.averaged[name].n_averaged) > 0
+
+    def use_averaged(self) -> list[str]:
+        """Replace each generator's weights by their moving average, where a step made one;
+        returns the networks replaced (for inference: training goes on from the raw weights)."""
+        done = [n for n in self.averaged if self._has_average(n)]
+        for n in done:
+            self.nets[n].load_state_dict(self.averaged[n].module.state_dict())
+        return done
+
     @contextmanager
     def evaluating(self) -> Iterator[None]:
-        """Eval mode inside the block, each network's own mode after it: a sample grid drawn
-        during training neither uses nor updates batch-norm statistics of its batch."""
+        """Eval mode and the averaged weights (if any) inside the block, each network's own mode
+        and weights after it: a sample grid drawn during training shows what evaluation will
+        score, and neither uses nor updates batch-norm statistics of its batch."""
         was = {n: m.training for n, m in self.nets.items()}
+        raw = {n: {k: v.clone() for k, v in self.nets[n].state_dict().items()}
+               for n in self.averaged if self._has_average(n)}  # fmt: skip
         self.eval_mode()
+        self.use_averaged()
         try:
             yield
         finally:
             for n, m in self.nets.items():
                 m.train(was[n])
+                if n in raw:
+                    m.load_state_dict(raw[n])
 
     def state_dict(self) -> dict:
         return {
             "nets": {n: m.state_dict() for n, m in self.nets.items()},
             "opts": {n: o.state_dict() for n, o in self.opts.items()},
+            "averaged": {n: a.state_dict() for n, a in self.averaged.items()},
         }
 
     def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
@@ -171,6 +204,9 @@ class Recipe:
                 raise UserError(
                     f"checkpoint weights for {n} do not fit this model ({first})"
                 ) from None
+        for n, a in self.averaged.items():
+            if n in state.get("averaged", {}):
+                a.load_state_dict(state["averaged"][n])
         if optimizers:
             for n, o in self.opts.items():
                 if n in state.get("opts", {}):
