@@ -58,7 +58,7 @@ class Recipe:
         #: exponential moving averages of the generators' weights and batch-norm statistics
         #: (``cfg.ema``; none when 0): what evaluation and synthesis use once a step made them
         self.averaged: dict[str, AveragedModel] = {
-            n: AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            n: AveragedModel(m, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
             for n, m in self.nets.items()
             if cfg.ema and n.startswith("G")
         }
@@ -215,6 +215,19 @@ class Recipe:
     def to_input(self, *ts: torch.Tensor) -> torch.Tensor:
         x = torch.cat(ts, 1)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+
+def _ema_update(decay: float) -> Callable[..., None]:
+    """The moving average's update with TensorFlow's warm-up (``ExponentialMovingAverage`` with
+    ``num_updates``): after ``n`` updates the decay is ``min(decay, (1 + n) / (10 + n))``, so a
+    short stage's average (a G2 that starts as a zero residual) is not held back by the
+    initial weights."""
+
+    def update(averaged: list, current: list, n: torch.Tensor) -> None:
+        k = int(n)
+        get_ema_multi_avg_fn(min(decay, (1 + k) / (10 + k)))(averaged, current, n)
+
+    return update
 
 
 RECIPES: dict[str, Callable[..., Recipe]] = {}
