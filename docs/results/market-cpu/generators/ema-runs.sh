@@ -34,3 +34,17 @@ echo "B stage2 done" >> progress.txt
 E="$PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --limit 3000"
 $E --run $B --json evalB.json > evalB.log 2>&1; echo "B eval avg done" >> progress.txt
 $E --run $B --raw-weights --json evalB-raw.json > evalB-raw.log 2>&1; echo "B all done" >> progress.txt
+#!/bin/bash
+# stage-1 paired test of the warmed-up EMA (code 540a8a4): G1 --preset cpu 1,500 it, --ema 0.999
+set -e
+export PYTHONPATH=/work/exp/wt-s20b
+PY=/work/main/.venv/bin/python
+R=/work/shared/data/market1501
+J=/work/exp/gen20
+cd $J
+$PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 1500 --ema 0.999 --out genC > trainC.log 2>&1
+C=$(ls -d $J/genC/*/ | head -1); C=${C%/}
+echo "C trained" >> progress.txt
+E="$PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --limit 3000"
+$E --run $C --json evalC.json > evalC.log 2>&1; echo "C eval avg done" >> progress.txt
+$E --run $C --raw-weights --json evalC-raw.json > evalC-raw.log 2>&1; echo "C all done" >> progress.txt
