@@ -147,8 +147,7 @@ class Recipe:
         for n, m in self.nets.items():
             m.train(n in stage.trains)
             self.requires_grad(n, n in stage.trains)
-            if n not in stage.trains and self._has_average(n):
-                m.load_state_dict(self.averaged[n].module.state_dict())
+        self.use_averaged([n for n in self.nets if n not in stage.trains])
 
     def eval_mode(self) -> None:
         for m in self.nets.values():
@@ -157,10 +156,11 @@ class Recipe:
     def _has_average(self, name: str) -> bool:
         return name in self.averaged and int(self.averaged[name].n_averaged) > 0
 
-    def use_averaged(self) -> list[str]:
-        """Replace each generator's weights by their moving average, where a step made one;
-        returns the networks replaced (for inference: training goes on from the raw weights)."""
-        done = [n for n in self.averaged if self._has_average(n)]
+    def use_averaged(self, names: list[str] | None = None) -> list[str]:
+        """Replace the weights of ``names`` (default: every generator) by their moving average,
+        where a step made one; returns the networks replaced (for inference: training goes on
+        from the raw weights)."""
+        done = [n for n in (self.averaged if names is None else names) if self._has_average(n)]
         for n in done:
             self.nets[n].load_state_dict(self.averaged[n].module.state_dict())
         return done
