@@ -42,7 +42,7 @@ PRESETS: dict[str, dict] = {
 #: all others define the run and are refused with ``--resume``.
 CHANGEABLE = ("iters1", "iters2", "max_seconds", "workers", "device", "log_every", "sample_every",
               "checkpoint_every", "keep_checkpoints", "stage", "lr", "root", "lambda_l1",
-              "lambda_adv", "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint", "lr_decay")  # fmt: skip
+              "lambda_adv", "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint", "lr_decay", "lambda_ssim")  # fmt: skip
 
 
 @dataclass
@@ -108,6 +108,9 @@ class TrainConfig:
     #: identity loss: weight, and the frozen re-ID checkpoint that embeds the images
     lambda_id: float = 0.0
     id_checkpoint: str | None = None
+    #: weight of ``1 - SSIM`` (the posegan protocol's window) of each generated image against
+    #: its target, added in every generator stage (0: off, both papers)
+    lambda_ssim: float = 0.0
     extra: dict = field(default_factory=dict)
     #: options changed by resumes: ``{"step", "option", "from", "to"}`` each
     changes: list = field(default_factory=list)

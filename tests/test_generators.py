@@ -107,6 +107,20 @@ def test_identity_loss_trains_every_generator_stage(synth_root, tmp_path, model)
         assert any(not torch.equal(a[net][k], b[net][k]) for k in a[net]), net
 
 
+@pytest.mark.parametrize("model", ["pg2", "mscgan"])
+def test_ssim_loss_trains_every_generator_stage(synth_root, tmp_path, model):
+    runs = {lam: train(tiny(synth_root, tmp_path / str(lam), model=model, iters1=2, iters2=2,
+                            lambda_ssim=lam)) for lam in (0.0, 2.0)}  # fmt: skip
+    stats = [json.loads(x) for x in (runs[2.0] / "stats.jsonl").read_text().splitlines()]
+    assert {s["stage"] for s in stats if "loss_ssim" in s["losses"]} == {"1", "2"}
+    assert all(0 < s["losses"]["loss_ssim"] <= 4 for s in stats)  # 2 * (1 - SSIM), SSIM in [-1, 1)
+    assert all("loss_ssim" not in s["losses"] for s in (
+        json.loads(x) for x in (runs[0.0] / "stats.jsonl").read_text().splitlines()))  # fmt: skip
+    a, b = (C.load(C.latest(r))["nets"] for r in (runs[0.0], runs[2.0]))
+    for net in ("G1", "G2"):
+        assert any(not torch.equal(a[net][k], b[net][k]) for k in a[net]), net
+
+
 def test_identity_loss_without_a_network_is_refused(runner, synth_root, tmp_path):
     cfg = tiny(synth_root, tmp_path, lambda_id=1.0)
     with pytest.raises(Exception, match="--lambda-id needs an identity network"):
@@ -408,3 +422,19 @@ def test_a_loss_weight_the_objective_lacks_is_refused(runner, synth_root, tmp_pa
     r = invoke("--lambda-adv", "-1")
     assert r.exit_code == 2 and "-1" in r.stderr
     assert invoke("--variant", "g1-d", "--lambda-adv", "0.5", "--lambda-l1", "5").exit_code == 0
+
+
+def test_the_cli_takes_and_records_lambda_ssim(runner, synth_root, tmp_path):
+    args = ["train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "4", "--iters", "1",
+            "--batch-size", "2", "--workers", "0", "--out", str(tmp_path / "r")]  # fmt: skip
+    r = runner.invoke(cli, [*args, "--lambda-ssim", "0.5"])
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "r").iterdir())
+    assert TrainConfig.load(run / "training_options.json").lambda_ssim == 0.5
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--iters", "2", "--lambda-ssim", "1"])
+    assert r.exit_code == 0, r.output
+    cfg = TrainConfig.load(run / "training_options.json")
+    assert cfg.lambda_ssim == 1.0
+    assert {"option": "lambda_ssim", "from": 0.5, "to": 1.0}.items() <= cfg.changes[-1].items()
+    r = runner.invoke(cli, [*args, "--lambda-ssim", "-1"])
+    assert r.exit_code == 2 and "--lambda-ssim" in r.stderr

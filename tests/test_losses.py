@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -35,3 +36,27 @@ def test_gan_loss_hides_labels_and_is_bce_on_logits():
         rel_tol=1e-6,
     )
     assert GANLoss("lsgan")(torch.ones(3), True).item() == 0.0
+
+
+def test_ssim_loss_is_one_minus_the_posegan_ssim():
+    import numpy as np
+    from skimage.metrics import structural_similarity
+
+    from reidaug.losses import ssim_loss
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 128, 64, generator=g) * 2 - 1
+    b = (0.5 * a + 0.3 * torch.randn(a.shape, generator=g)).clamp(-1, 1)
+    ref = np.mean([
+        structural_similarity(x.permute(1, 2, 0).numpy(), y.permute(1, 2, 0).numpy(), channel_axis=-1,
+                              gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=2.0)
+        for x, y in zip(a, b, strict=True)
+    ])  # fmt: skip
+    assert 1 - ssim_loss(b, a).item() == pytest.approx(ref, abs=1e-5)
+    assert ssim_loss(a, a).item() == pytest.approx(0, abs=1e-6)
+    noise = torch.randn(a.shape, generator=g)
+    grows = [ssim_loss((a + s * noise).clamp(-1, 1), a).item() for s in (0.05, 0.2, 0.6)]
+    assert 0 < grows[0] < grows[1] < grows[2]
+    fake = b.clone().requires_grad_(True)
+    ssim_loss(fake, a).backward()
+    assert fake.grad.abs().sum() > 0

@@ -165,6 +165,14 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     help="Re-ID checkpoint (from bench-reid) of the identity loss [default: the cpu recipe, "
     "seed 2, trained once on the real training set and cached].",
 )
+@click.option(
+    "--lambda-ssim",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Weight of 1 - SSIM (the posegan protocol's 11x11 Gaussian window) of each generated "
+    "image against its target, in every generator stage (0: off, both papers).",
+)
 @click.option("--heatmap", type=click.Choice(["pg2", "gaussian"]), default="pg2", show_default=True)
 @click.option("--no-flip", is_flag=True, help="Disable left-right flip augmentation.")
 @click.option(

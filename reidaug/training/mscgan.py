@@ -77,9 +77,9 @@ class MsCGANRecipe(PG2Recipe):
         if stage == "1":
             out = self._g1(cond, pose)
             loss = l1(out, y) + lam_bg * background_l1(out, y, mask)
-            lid = self.id_loss(out, y)
-            self.update("G1", loss if lid is None else loss + lid)
-            return {"loss_G1": loss.item()} | ({} if lid is None else {"loss_id": lid.item()})
+            aux, logged = self.aux_losses(out, y)
+            self.update("G1", loss if aux is None else loss + aux)
+            return {"loss_G1": loss.item()} | logged
         with torch.no_grad():
             y1 = self._g1(cond, pose)
         with self.autocast():
@@ -103,12 +103,12 @@ class MsCGANRecipe(PG2Recipe):
                 for k, d in enumerate(ds, start=1)
             )
         lg = adv + lam_l1 * l1(fake, y) + lam_bg * background_l1(fake, y, mask)
-        lid = self.id_loss(fake, y)
-        self.update("G2", lg if lid is None else lg + lid)
+        aux, logged = self.aux_losses(fake, y)
+        self.update("G2", lg if aux is None else lg + aux)
         for d in ds:
             self.requires_grad(d, True)
         out = {"loss_D": ld.item(), "loss_G2": lg.item(), "l1": l1(fake.detach(), y).item()}
-        return out if lid is None else {**out, "loss_id": lid.item()}
+        return out | logged
 
 
 register_recipe("mscgan", MsCGANRecipe)

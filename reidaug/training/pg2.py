@@ -66,11 +66,10 @@ class PG2Recipe(Recipe):
             out["loss_D"] = ld.item()
         else:
             lg = lam * pose_mask_l1(fake, target, mask)
-        lid = self.id_loss(fake, target)
-        self.update(gen, lg if lid is None else lg + lid)
+        aux, logged = self.aux_losses(fake, target)
+        self.update(gen, lg if aux is None else lg + aux)
         self.requires_grad("D", True)
-        out |= {f"loss_{gen}": lg.item(), "l1": l1(fake.detach(), target).item()}
-        return out if lid is None else {**out, "loss_id": lid.item()}
+        return out | {f"loss_{gen}": lg.item(), "l1": l1(fake.detach(), target).item()} | logged
 
     def step(self, stage: str, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cond, pose, target, mask = (
@@ -86,9 +85,9 @@ class PG2Recipe(Recipe):
             loss = (
                 l1(out, target) if self.cfg.variant == "g1-l1" else pose_mask_l1(out, target, mask)
             )
-            lid = self.id_loss(out, target)
-            self.update("G1", loss if lid is None else loss + lid)
-            return {"loss_G1": loss.item()} | ({} if lid is None else {"loss_id": lid.item()})
+            aux, logged = self.aux_losses(out, target)
+            self.update("G1", loss if aux is None else loss + aux)
+            return {"loss_G1": loss.item()} | logged
         with torch.no_grad():
             g1 = self._g1(cond, pose)
         with self.autocast():

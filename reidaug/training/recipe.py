@@ -12,6 +12,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from reidaug.config import TrainConfig
 from reidaug.errors import UserError
+from reidaug.losses import ssim_loss
 from reidaug.training import distributed as dist
 
 #: The loss weights that only some models' objectives have (``None`` in a config: not given).
@@ -94,17 +95,25 @@ class Recipe:
         """The options that shape the generators and not D, as the model builders take them."""
         return {k: getattr(self.cfg, k) for k in ("skip", "act", "init", "norm", "upsample")}
 
-    def id_loss(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-        """``lambda_id`` times the identity loss of ``fake`` against ``target``, or ``None``
-        when the run has no identity loss."""
-        if not self.cfg.lambda_id:
-            return None
-        if self.identity is None:
-            raise UserError(
-                "--lambda-id needs an identity network: pass --id-checkpoint FILE (a re-ID "
-                "checkpoint of reidaug bench-reid) or let reidaug train build one"
-            )
-        return self.cfg.lambda_id * self.identity(fake, target)
+    def aux_losses(
+        self, fake: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor | None, dict[str, float]]:
+        """The terms every generator stage adds to its model's own loss: ``lambda_id`` times the
+        identity loss and ``lambda_ssim`` times ``1 - SSIM``, each of ``fake`` against
+        ``target``. Returns their sum (``None`` when both weights are 0) and each weighted term
+        by its logged name (``loss_id``, ``loss_ssim``)."""
+        terms: dict[str, torch.Tensor] = {}
+        if self.cfg.lambda_id:
+            if self.identity is None:
+                raise UserError(
+                    "--lambda-id needs an identity network: pass --id-checkpoint FILE (a re-ID "
+                    "checkpoint of reidaug bench-reid) or let reidaug train build one"
+                )
+            terms["loss_id"] = self.cfg.lambda_id * self.identity(fake, target)
+        if self.cfg.lambda_ssim:
+            terms["loss_ssim"] = self.cfg.lambda_ssim * ssim_loss(fake, target)
+        total = sum(terms.values()) if terms else None
+        return total, {k: v.item() for k, v in terms.items()}
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
