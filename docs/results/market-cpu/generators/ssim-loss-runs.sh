@@ -1,0 +1,26 @@
+#!/bin/bash
+# paired screen of --lambda-ssim: G1 --preset cpu 1,500 it, seed 0 (control: gen20/genC raw weights, same batches)
+set -e
+export PYTHONPATH=/work/exp/wt-s21
+PY=/work/main/.venv/bin/python
+R=/work/shared/data/market1501
+J=/work/exp/gen21
+cd $J
+E="$PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --limit 3000"
+for L in 1 3; do
+  $PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 1500 --lambda-ssim $L --out gen-s$L > train-s$L.log 2>&1
+  RUN=$(ls -d $J/gen-s$L/*/ | head -1); RUN=${RUN%/}
+  echo "s$L trained" >> progress.txt
+  $E --run $RUN --json eval-s$L.json > eval-s$L.log 2>&1; echo "s$L eval done" >> progress.txt
+done
+# paired: G1 --preset cpu 3,000 it --lambda-ssim 1, seed 0 (control: gen20/gen step 3000 raw weights = eval-g1-raw.json)
+set -e
+export PYTHONPATH=/work/exp/wt-s21
+PY=/work/main/.venv/bin/python
+R=/work/shared/data/market1501
+J=/work/exp/gen21
+cd $J
+$PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 3000 --lambda-ssim 1 --out gen-3k > train-3k.log 2>&1
+RUN=$(ls -d $J/gen-3k/*/ | head -1); RUN=${RUN%/}
+echo "3k trained" >> progress.txt
+$PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --limit 3000 --run $RUN --json eval-3k.json > eval-3k.log 2>&1; echo "3k eval done" >> progress.txt
