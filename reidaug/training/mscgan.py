@@ -77,8 +77,8 @@ class MsCGANRecipe(PG2Recipe):
         if stage == "1":
             out = self._g1(cond, pose)
             loss = l1(out, y) + lam_bg * background_l1(out, y, mask)
-            aux, logged = self.aux_losses(out, y)
-            self.update("G1", loss if aux is None else loss + aux)
+            total, logged = self.with_aux_losses(loss, out, y)
+            self.update("G1", total)
             return {"loss_G1": loss.item()} | logged
         with torch.no_grad():
             y1 = self._g1(cond, pose)
@@ -103,8 +103,8 @@ class MsCGANRecipe(PG2Recipe):
                 for k, d in enumerate(ds, start=1)
             )
         lg = adv + lam_l1 * l1(fake, y) + lam_bg * background_l1(fake, y, mask)
-        aux, logged = self.aux_losses(fake, y)
-        self.update("G2", lg if aux is None else lg + aux)
+        total, logged = self.with_aux_losses(lg, fake, y)
+        self.update("G2", total)
         for d in ds:
             self.requires_grad(d, True)
         out = {"loss_D": ld.item(), "loss_G2": lg.item(), "l1": l1(fake.detach(), y).item()}

@@ -66,8 +66,8 @@ class PG2Recipe(Recipe):
             out["loss_D"] = ld.item()
         else:
             lg = lam * pose_mask_l1(fake, target, mask)
-        aux, logged = self.aux_losses(fake, target)
-        self.update(gen, lg if aux is None else lg + aux)
+        total, logged = self.with_aux_losses(lg, fake, target)
+        self.update(gen, total)
         self.requires_grad("D", True)
         return out | {f"loss_{gen}": lg.item(), "l1": l1(fake.detach(), target).item()} | logged
 
@@ -85,8 +85,8 @@ class PG2Recipe(Recipe):
             loss = (
                 l1(out, target) if self.cfg.variant == "g1-l1" else pose_mask_l1(out, target, mask)
             )
-            aux, logged = self.aux_losses(out, target)
-            self.update("G1", loss if aux is None else loss + aux)
+            total, logged = self.with_aux_losses(loss, out, target)
+            self.update("G1", total)
             return {"loss_G1": loss.item()} | logged
         with torch.no_grad():
             g1 = self._g1(cond, pose)

@@ -95,13 +95,13 @@ class Recipe:
         """The options that shape the generators and not D, as the model builders take them."""
         return {k: getattr(self.cfg, k) for k in ("skip", "act", "init", "norm", "upsample")}
 
-    def aux_losses(
-        self, fake: torch.Tensor, target: torch.Tensor
-    ) -> tuple[torch.Tensor | None, dict[str, float]]:
-        """The terms every generator stage adds to its model's own loss: ``lambda_id`` times the
-        identity loss and ``lambda_ssim`` times ``1 - SSIM``, each of ``fake`` against
-        ``target``. Returns their sum (``None`` when both weights are 0) and each weighted term
-        by its logged name (``loss_id``, ``loss_ssim``)."""
+    def with_aux_losses(
+        self, loss: torch.Tensor, fake: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """``loss`` (a generator stage's own objective) plus the terms every generator stage
+        may add: ``lambda_id`` times the identity loss and ``lambda_ssim`` times ``1 - SSIM``,
+        each of ``fake`` against ``target``. Returns the total and each weighted term by its
+        logged name (``loss_id``, ``loss_ssim``; none when both weights are 0)."""
         terms: dict[str, torch.Tensor] = {}
         if self.cfg.lambda_id:
             if self.identity is None:
@@ -112,8 +112,9 @@ class Recipe:
             terms["loss_id"] = self.cfg.lambda_id * self.identity(fake, target)
         if self.cfg.lambda_ssim:
             terms["loss_ssim"] = self.cfg.lambda_ssim * ssim_loss(fake, target)
-        total = sum(terms.values()) if terms else None
-        return total, {k: v.item() for k, v in terms.items()}
+        for term in terms.values():
+            loss = loss + term
+        return loss, {k: v.item() for k, v in terms.items()}
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
