@@ -24,3 +24,13 @@ $PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --ite
 RUN=$(ls -d $J/gen-3k/*/ | head -1); RUN=${RUN%/}
 echo "3k trained" >> progress.txt
 $PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --limit 3000 --run $RUN --json eval-3k.json > eval-3k.log 2>&1; echo "3k eval done" >> progress.txt
+# session 22, paired with g1-cpu-decay-lr5e-4-9133it (README row 20): G1 --preset cpu 9,133 it --lambda-ssim 1, seed 0, all 12,000 pairs
+set -e
+export PYTHONPATH=/work/exp/wt-s21
+PY=/work/main/.venv/bin/python
+R=/work/shared/data/market1501
+J=/work/exp/gen22
+cd $J
+$PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 9133 --lambda-ssim 1 --out gen-9k > train-9k.log 2>&1
+RUN=$(ls -d $J/gen-9k/*/ | head -1); RUN=${RUN%/}
+$PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --run $RUN --json eval-9k.json > eval-9k.log 2>&1
