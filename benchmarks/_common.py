@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
@@ -21,6 +22,17 @@ def market_root() -> Path | None:
         os.environ.get("REIDAUG_MARKET_ROOT", REPO.parent / "shared" / "data" / "market1501")
     )
     return root if (root / "annotations").is_dir() else None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of 1 or more, else argparse's one-line usage error."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of 1 or more, got {text!r}")
+    return n
 
 
 def timed(fn, repeat: int, warmup: int = 2) -> float:

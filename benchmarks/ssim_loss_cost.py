@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Spread, alternate, timed  # noqa: E402
+from _common import Spread, alternate, positive_int, timed  # noqa: E402
 from generator_cost import batch  # noqa: E402
 
 from reidaug.config import TrainConfig  # noqa: E402
@@ -29,10 +29,10 @@ from reidaug.training import build_recipe  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=("paper", "cpu"), default="cpu")
-    ap.add_argument("--batch-size", type=int, default=None, help="[default: the preset's]")
+    ap.add_argument("--batch-size", type=positive_int, default=None, help="[default: the preset's]")
     ap.add_argument("--weight", type=float, default=1.0, help="--lambda-ssim of the timed side")
-    ap.add_argument("--steps", type=int, default=10, help="timed steps per round and side")
-    ap.add_argument("--repeat", type=int, default=7, help="alternating rounds")
+    ap.add_argument("--steps", type=positive_int, default=10, help="timed steps per round and side")
+    ap.add_argument("--repeat", type=positive_int, default=7, help="alternating rounds")
     args = ap.parse_args()
     if args.weight <= 0:
         sys.exit(f"Error: --weight must be above 0, got {args.weight}")
@@ -56,7 +56,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, {args.steps} steps a round")  # fmt: skip
     print(f"  without      {plain.median * 1000:8.1f} ms a step (median)")
     print(f"  lambda_ssim {args.weight:g} {ssim.median * 1000:6.1f} ms a step (median)")
-    print(ratio.line("ratio", "about 1: equal iterations in equal minutes"))
+    print(ratio.line("ratio", "1 = free: equal iterations in equal minutes"))
 
 
 if __name__ == "__main__":
