@@ -34,3 +34,12 @@ cd $J
 $PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 9133 --lambda-ssim 1 --out gen-9k > train-9k.log 2>&1
 RUN=$(ls -d $J/gen-9k/*/ | head -1); RUN=${RUN%/}
 $PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --run $RUN --json eval-9k.json > eval-9k.log 2>&1
+# session 23: the third idp judge (the first went with a machine), then idp of row 31 and of the paired 3,000-it G1s
+cd /work/exp/judge
+$PY -m reidaug bench-reid --dataset market1501 --root $R --recipe cpu --arms baseline --seeds 1 --out bench-cpu   # resumable
+JUDGE=/work/exp/judge/bench-cpu/baseline-seed1.pt
+E="$PY -m reidaug evaluate --protocol posegan --metrics idp --reid-checkpoint $JUDGE"
+$E --run /work/exp/gen22/gen-9k/00000-pg2-market1501 --json idp-9k-judge2.json          # ssim-loss-1-g1-9133it.idp-judge3.json
+$E --run /work/exp/gen21/gen-3k/00000-pg2-market1501 --json idp-3k-ssim.json            # ssim-loss-1-g1-3000it.idp-judge3.json
+RUN=$(ls -d /work/exp/gen20/gen/*/ | head -1)   # session 20's --ema 0.999 run: its G1 at step 3000, last weights
+$E --run ${RUN%/} --checkpoint ${RUN}checkpoints/step-0003000.pt --raw-weights --json idp-3k-plain.json   # ema-0.999-g1-3000it-g2d-l1-1000-1500it.g1.idp-raw-judge3.json
