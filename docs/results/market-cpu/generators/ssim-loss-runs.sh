@@ -14,10 +14,6 @@ for L in 1 3; do
   $E --run $RUN --json eval-s$L.json > eval-s$L.log 2>&1; echo "s$L eval done" >> progress.txt
 done
 # paired: G1 --preset cpu 3,000 it --lambda-ssim 1, seed 0 (control: gen20/gen step 3000 raw weights = eval-g1-raw.json)
-set -e
-export PYTHONPATH=/work/exp/wt-s21
-PY=/work/main/.venv/bin/python
-R=/work/shared/data/market1501
 J=/work/exp/gen21
 cd $J
 $PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 3000 --lambda-ssim 1 --out gen-3k > train-3k.log 2>&1
@@ -25,21 +21,19 @@ RUN=$(ls -d $J/gen-3k/*/ | head -1); RUN=${RUN%/}
 echo "3k trained" >> progress.txt
 $PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --limit 3000 --run $RUN --json eval-3k.json > eval-3k.log 2>&1; echo "3k eval done" >> progress.txt
 # session 22, paired with g1-cpu-decay-lr5e-4-9133it (README row 20): G1 --preset cpu 9,133 it --lambda-ssim 1, seed 0, all 12,000 pairs
-set -e
-export PYTHONPATH=/work/exp/wt-s21
-PY=/work/main/.venv/bin/python
-R=/work/shared/data/market1501
 J=/work/exp/gen22
 cd $J
 $PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 9133 --lambda-ssim 1 --out gen-9k > train-9k.log 2>&1
 RUN=$(ls -d $J/gen-9k/*/ | head -1); RUN=${RUN%/}
 $PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --run $RUN --json eval-9k.json > eval-9k.log 2>&1
-# session 23: the third idp judge (the first went with a machine), then idp of row 31 and of the paired 3,000-it G1s
+# session 23: the third idp judge (the first two went with machines), then idp of row 31 and of the paired 3,000-it G1s
 cd /work/exp/judge
 $PY -m reidaug bench-reid --dataset market1501 --root $R --recipe cpu --arms baseline --seeds 1 --out bench-cpu   # resumable
 JUDGE=/work/exp/judge/bench-cpu/baseline-seed1.pt
 E="$PY -m reidaug evaluate --protocol posegan --metrics idp --reid-checkpoint $JUDGE"
+cd /work/exp/gen22
 $E --run /work/exp/gen22/gen-9k/00000-pg2-market1501 --json idp-9k-judge2.json          # ssim-loss-1-g1-9133it.idp-judge3.json
+cd /work/exp/s23
 $E --run /work/exp/gen21/gen-3k/00000-pg2-market1501 --json idp-3k-ssim.json            # ssim-loss-1-g1-3000it.idp-judge3.json
 RUN=$(ls -d /work/exp/gen20/gen/*/ | head -1)   # session 20's --ema 0.999 run: its G1 at step 3000, last weights
 $E --run ${RUN%/} --checkpoint ${RUN}checkpoints/step-0003000.pt --raw-weights --json idp-3k-plain.json   # ema-0.999-g1-3000it-g2d-l1-1000-1500it.g1.idp-raw-judge3.json
