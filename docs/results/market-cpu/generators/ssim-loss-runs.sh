@@ -37,3 +37,10 @@ cd /work/exp/s23
 $E --run /work/exp/gen21/gen-3k/00000-pg2-market1501 --json idp-3k-ssim.json            # ssim-loss-1-g1-3000it.idp-judge3.json
 RUN=$(ls -d /work/exp/gen20/gen/*/ | head -1)   # session 20's --ema 0.999 run: its G1 at step 3000, last weights
 $E --run ${RUN%/} --checkpoint ${RUN}checkpoints/step-0003000.pt --raw-weights --json idp-3k-plain.json   # ema-0.999-g1-3000it-g2d-l1-1000-1500it.g1.idp-raw-judge3.json
+# session 24: row 32, row 31's second seed (paired with g1-cpu-decay-lr5e-4-9133it-seed1); resumable:
+# rerun the train line with --resume RUN (RUN the run directory) after an interruption
+mkdir -p /work/exp/s23 && cd /work/exp/s23
+$PY -m reidaug --seed 1 train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 9133 \
+    --lambda-ssim 1 --checkpoint-every 500 --out gen-9k-s1 > train-s1.log 2>&1
+RUN=$(ls -d /work/exp/s23/gen-9k-s1/*/ | head -1); RUN=${RUN%/}
+$PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --run $RUN --json eval-9k-s1.json   # ssim-loss-1-g1-9133it-seed1.eval.json
