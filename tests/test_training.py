@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import socket
 
 import pytest
@@ -106,6 +107,17 @@ def test_rows_logged_after_the_last_checkpoint_are_not_doubled_by_a_resume(synth
     steps = losses_by_step(run)
     assert sorted(steps) == list(range(1, 9)) and all(len(v) == 1 for v in steps.values()), steps
     assert any("dropped 1 stats row(s) logged after step-0000004.pt" in s for s in said), said
+
+
+def test_a_resume_writes_samples_into_a_run_copied_without_its_samples_folder(synth_root, tmp_path):
+    """A run copied as options, stats and one checkpoint (to train stage 2 on a copy) has no
+    ``samples/``: the resume makes it instead of failing at its first sample sheet."""
+    run = train(tiny(synth_root, tmp_path, stage="1"))
+    shutil.rmtree(run / "samples")
+    train(tiny(synth_root, tmp_path, stage="2"), resume=run)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step-0000007.png", "step-0000008.png"
+    ]  # fmt: skip
 
 
 def test_a_truncated_newest_checkpoint_gives_way_to_the_older_one(synth_root, tmp_path):

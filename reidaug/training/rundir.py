@@ -88,12 +88,14 @@ def pose_image(pose: torch.Tensor) -> torch.Tensor:
 
 
 def save_grid(path: Path, columns: list[torch.Tensor]) -> None:
-    """Save rows of ``condition | target pose | outputs... | target`` as one PNG."""
+    """Save rows of ``condition | target pose | outputs... | target`` as one PNG (making its
+    folder: a run copied without ``samples/`` still resumes)."""
     rows = [
         np.concatenate([to_uint8(c[i]) for c in columns], axis=1)
         for i in range(columns[0].shape[0])
     ]
     grid = np.concatenate(rows, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     Image.fromarray(grid).save(tmp)
     tmp.replace(path)
