@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 from torchvision.models import inception_v3
 
@@ -43,6 +44,26 @@ def test_ssim_equals_direct_scikit_image_calls(pair):
                                    use_sample_covariance=False, data_range=float(a.max()) - float(a.min()))  # fmt: skip
     assert ssim(a, b, "posegan") == direct
     assert ssim(a, a, "pg2") == pytest.approx(1.0)
+
+
+def test_posegan_ssim_rewards_a_wider_range_and_ssim_fixed_does_not():
+    """posegan's data range is the prediction's own: two saturated pixels added to a blurred,
+    low-contrast prediction widen its range and lift its SSIM from about 0.42 to 0.82;
+    ``ssim-fixed`` (a range of 255) does not move."""
+    rng = np.random.default_rng(0)
+    a = gaussian_filter(rng.normal(128, 60, (128, 64, 3)), (2, 2, 0)).clip(0, 255).astype(np.uint8)
+    blurred = (gaussian_filter(a.astype(float), (3, 3, 0)) * 0.8 + 25).astype(np.uint8)
+    spiked = blurred.copy()
+    spiked[0, 0], spiked[-1, -1] = 0, 255
+    assert ssim(spiked, a, "posegan") > ssim(blurred, a, "posegan") + 0.3
+    assert ssim(spiked, a, "posegan", True) == pytest.approx(
+        ssim(blurred, a, "posegan", True), abs=1e-3
+    )
+    assert ssim(blurred, a, "posegan", True) == structural_similarity(
+        blurred, a, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False, data_range=255,
+    )  # fmt: skip
+    assert ssim(blurred, a, "pg2", True) == ssim(blurred, a, "pg2")
 
 
 def test_mask_ssim_masks_both_images_with_the_target_pose(pair):
@@ -202,7 +223,7 @@ def test_evaluate_figures_equal_direct_computations_on_the_same_images(
         return torch.softmax(30 * f, dim=1), f
 
     monkeypatch.setattr(InceptionScorer, "forward", coarse_colour)
-    recs = evaluate(run=tiny_run, protocols=["posegan"], metrics=["ssim", "mssim", "is", "mis"],
+    recs = evaluate(run=tiny_run, protocols=["posegan"], metrics=["ssim", "ssim-fixed", "mssim", "is", "mis"],
                     limit=20, device="cpu", inception_state_dict=sd)  # fmt: skip
     by = {(x["metric"], x["source"]): x for x in recs}
     ds = SyntheticMarket(synth_root)
@@ -213,8 +234,8 @@ def test_evaluate_figures_equal_direct_computations_on_the_same_images(
         target += list(arr["target"])
         masks += [posegan_mask(ann[b]) for _, b in pairs]
 
-    def direct(p, t):
-        rng = float(p.max()) - float(p.min())
+    def direct(p, t, rng=None):
+        rng = float(p.max()) - float(p.min()) if rng is None else rng
         return structural_similarity(p, t, channel_axis=-1, gaussian_weights=True, sigma=1.5,
                                      use_sample_covariance=False, data_range=rng)  # fmt: skip
 
@@ -223,6 +244,9 @@ def test_evaluate_figures_equal_direct_computations_on_the_same_images(
 
     assert by[("ssim", "G1")]["value"] == pytest.approx(
         np.mean([direct(p, t) for p, t in zip(g1, target, strict=True)])
+    )
+    assert by[("ssim-fixed", "G1")]["value"] == pytest.approx(
+        np.mean([direct(p, t, 255.0) for p, t in zip(g1, target, strict=True)])
     )
     assert by[("mssim", "G1")]["value"] == pytest.approx(
         np.mean(

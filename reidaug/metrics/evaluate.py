@@ -33,6 +33,7 @@ from reidaug.training.load import load_generator
 
 register_scorer("ssim", lambda ctx: SsimScorer(masked=False))
 register_scorer("mssim", lambda ctx: SsimScorer(masked=True))
+register_scorer("ssim-fixed", lambda ctx: SsimScorer(masked=False, fixed_range=True))
 register_scorer("sharpness", lambda ctx: SharpnessScorer())
 register_scorer("is", inception_metrics)
 register_scorer("mis", inception_metrics)

@@ -25,12 +25,19 @@ Protocol = Literal["pg2", "posegan"]
 PROTOCOLS: tuple[str, ...] = ("pg2", "posegan")
 
 
-def ssim(pred: np.ndarray, target: np.ndarray, protocol: Protocol = "pg2") -> float:
-    """SSIM of two ``uint8 (H, W, 3)`` images under ``protocol``."""
+def ssim(
+    pred: np.ndarray, target: np.ndarray, protocol: Protocol = "pg2", fixed_range: bool = False
+) -> float:
+    """SSIM of two ``uint8 (H, W, 3)`` images under ``protocol``.
+
+    ``fixed_range``: posegan's window with ``data_range=255`` instead of the generated image's
+    own range, which raises the SSIM of an image whose range is wider (the ``ssim-fixed``
+    metric; under ``pg2``, whose range is already 255, the same as ``ssim``).
+    """
     if protocol == "pg2":
         return float(structural_similarity(pred, target, channel_axis=-1, data_range=255))
     if protocol == "posegan":
-        rng = float(pred.max()) - float(pred.min())
+        rng = 255.0 if fixed_range else float(pred.max()) - float(pred.min())
         return float(
             structural_similarity(
                 pred, target, channel_axis=-1, gaussian_weights=True, sigma=1.5,
@@ -94,12 +101,13 @@ def mask_ssim(
 
 
 class SsimScorer:
-    """``ssim`` (whole images) or ``mssim`` (inside the target's evaluation mask) of every
-    source against the real target, under the batch's protocol."""
+    """``ssim`` (whole images), ``ssim-fixed`` (whole images, a fixed data range of 255) or
+    ``mssim`` (inside the target's evaluation mask) of every source against the real target,
+    under the batch's protocol."""
 
-    def __init__(self, masked: bool) -> None:
-        self.name = "mssim" if masked else "ssim"
-        self.masked, self.protocol, self.values = masked, "", {}
+    def __init__(self, masked: bool, fixed_range: bool = False) -> None:
+        self.name = "mssim" if masked else "ssim-fixed" if fixed_range else "ssim"
+        self.masked, self.fixed, self.protocol, self.values = masked, fixed_range, "", {}
 
     def start(self, protocol: str) -> None:
         self.protocol, self.values = protocol, {}
@@ -111,7 +119,7 @@ class SsimScorer:
             if self.masked:
                 vals += [mask_ssim(a, b, protocol=p, mask=m) for a, b, m in zip(imgs, t, batch.masks, strict=True)]  # fmt: skip
             else:
-                vals += [ssim(a, b, p) for a, b in zip(imgs, t, strict=True)]
+                vals += [ssim(a, b, p, self.fixed) for a, b in zip(imgs, t, strict=True)]
 
     def records(self) -> list[dict]:
         return [record(self.name, self.protocol, s, v) for s, v in self.values.items()]
