@@ -44,3 +44,20 @@ $PY -m reidaug --seed 1 train --dataset market1501 --root $R --preset cpu --stag
     --lambda-ssim 1 --checkpoint-every 500 --out gen-9k-s1 > train-s1.log 2>&1
 RUN=$(ls -d /work/exp/s23/gen-9k-s1/*/ | head -1); RUN=${RUN%/}
 $PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --run $RUN --json eval-9k-s1.json   # ssim-loss-1-g1-9133it-seed1.eval.json
+# session 24: stage 2 with the SSIM loss, paired (g1g2d-ssim-loss-1000-2000it, g1g2d-ssim-loss-0-2000it):
+# two copies of row 31's run, then G2 + D at --lambda-l1 1000 with --lambda-ssim 1000 and 0
+SRC=/work/exp/gen22/gen-9k/00000-pg2-market1501
+for L in 1000 0; do
+  RUN=/work/exp/s24/g2-$L/00000-pg2-market1501
+  mkdir -p $RUN/checkpoints && cp $SRC/training_options.json $SRC/stats.jsonl $RUN/ && cp $SRC/checkpoints/step-0009133.pt $RUN/checkpoints/
+  $PY -m reidaug train --resume $RUN --stage 2 --iters1 9133 --iters2 2000 --lambda-l1 1000 --lambda-ssim $L --checkpoint-every 500
+  $PY -m reidaug evaluate --protocol posegan --metrics ssim,mssim,sharpness --run $RUN --json eval-$L.json          # *.eval.json
+  $PY -m reidaug evaluate --protocol posegan --metrics ssim,ssim-fixed --run $RUN --json fixed-$L.json            # *.ssim-fixed.json
+  $PY -m reidaug evaluate --protocol posegan --metrics idp --reid-checkpoint $JUDGE --run $RUN --json idp-$L.json   # *.idp-judge3.json
+done
+# ssim-fixed of the 3,000-iteration pair above (first 3,000 pairs): ssim-loss-1-g1-3000it.ssim-fixed.json and
+# ema-0.999-g1-3000it-g2d-l1-1000-1500it.g1.ssim-fixed-raw.json
+E3="$PY -m reidaug evaluate --protocol posegan --metrics ssim,ssim-fixed --limit 3000"
+$E3 --run /work/exp/gen21/gen-3k/00000-pg2-market1501 --json fixed-3k-ssim.json
+RUN=/work/exp/gen20/gen/00000-pg2-market1501
+$E3 --run $RUN --checkpoint $RUN/checkpoints/step-0003000.pt --raw-weights --json fixed-3k-plain.json
