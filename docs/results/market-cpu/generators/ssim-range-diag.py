@@ -1,13 +1,13 @@
 """Is G2's posegan-SSIM gain the per-image data range? The first N posegan pairs of a run: G1, G2
 and the copy baseline, posegan SSIM, SSIM at data range 255, mean range, saturated fraction.
 
-session 24: PYTHONPATH=. python ssim-range-diag.py RUN 640 (RUN: g1g2d-ssim-loss-1000's run)
+session 24: PYTHONPATH=. python ssim-range-diag.py RUN 640 (RUN: g1g2d-ssim-loss-1000's run);
+session 25: the fixed range through reidaug's own ssim(..., fixed_range=True), same output
 """
 
 import sys
 
 import numpy as np
-from skimage.metrics import structural_similarity as S
 
 from reidaug.data import build_dataset
 from reidaug.data.pairs import protocol_pairs
@@ -26,15 +26,7 @@ for _, arr in generate_pairs(gen.recipe, ds, pairs):
         for i in range(len(t)):
             p = arr[k][i]
             rng = float(p.max()) - float(p.min())
-            fixed = S(
-                p,
-                t[i],
-                channel_axis=-1,
-                gaussian_weights=True,
-                sigma=1.5,
-                use_sample_covariance=False,
-                data_range=255,
-            )
+            fixed = ssim(p, t[i], "posegan", fixed_range=True)
             acc.setdefault(k, []).append(
                 (ssim(p, t[i], "posegan"), fixed, rng, float((p >= 250).mean() + (p <= 5).mean()))
             )
