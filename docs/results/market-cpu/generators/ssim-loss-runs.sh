@@ -69,3 +69,11 @@ $PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --ite
 RUN=/work/exp/s25/g1-20k/00000-pg2-market1501
 $PY -m reidaug evaluate --protocol posegan --metrics ssim,ssim-fixed,mssim,sharpness --run $RUN --json eval.json   # *.eval.json
 $PY -m reidaug evaluate --protocol posegan --metrics idp --reid-checkpoint $JUDGE --run $RUN --json idp.json        # *.idp-judge3.json
+# sessions 26 and 27: row 36, row 35's command at 19,927 / 1.09 = 18,282 iterations, what a 60-minute run with the
+# loss reaches at row 25's 5.54 it/s (ssim-loss-1-g1-18282it); resumable as above
+mkdir -p /work/exp/s26 && cd /work/exp/s26
+$PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 18282 \
+    --lambda-ssim 1 --checkpoint-every 500 --out g1-18k >> train.log 2>&1
+RUN=/work/exp/s26/g1-18k/00000-pg2-market1501
+$PY -m reidaug evaluate --protocol posegan --metrics ssim,ssim-fixed,mssim,sharpness --run $RUN --json eval.json   # *.eval.json
+$PY -m reidaug evaluate --protocol posegan --metrics idp --reid-checkpoint $JUDGE --run $RUN --json idp.json        # *.idp-judge3.json
