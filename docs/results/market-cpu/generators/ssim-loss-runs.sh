@@ -61,19 +61,18 @@ E3="$PY -m reidaug evaluate --protocol posegan --metrics ssim,ssim-fixed --limit
 $E3 --run /work/exp/gen21/gen-3k/00000-pg2-market1501 --json fixed-3k-ssim.json
 RUN=/work/exp/gen20/gen/00000-pg2-market1501
 $E3 --run $RUN --checkpoint $RUN/checkpoints/step-0003000.pt --raw-weights --json fixed-3k-plain.json
-# sessions 25 and 26: row 35, row 31's command at row 25's 19,927 iterations (ssim-loss-1-g1-19927it);
-# resumable: rerun the train line as `train --resume RUN` after an interruption
-mkdir -p /work/exp/s25 && cd /work/exp/s25
-$PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 19927 \
-    --lambda-ssim 1 --checkpoint-every 500 --out g1-20k >> train.log 2>&1
-RUN=/work/exp/s25/g1-20k/00000-pg2-market1501
-$PY -m reidaug evaluate --protocol posegan --metrics ssim,ssim-fixed,mssim,sharpness --run $RUN --json eval.json   # *.eval.json
-$PY -m reidaug evaluate --protocol posegan --metrics idp --reid-checkpoint $JUDGE --run $RUN --json idp.json        # *.idp-judge3.json
-# sessions 26 and 27: row 36, row 35's command at 19,927 / 1.09 = 18,282 iterations, what a 60-minute run with the
-# loss reaches at row 25's 5.54 it/s (ssim-loss-1-g1-18282it); resumable as above
-mkdir -p /work/exp/s26 && cd /work/exp/s26
-$PY -m reidaug train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 18282 \
-    --lambda-ssim 1 --checkpoint-every 500 --out g1-18k >> train.log 2>&1
-RUN=/work/exp/s26/g1-18k/00000-pg2-market1501
-$PY -m reidaug evaluate --protocol posegan --metrics ssim,ssim-fixed,mssim,sharpness --run $RUN --json eval.json   # *.eval.json
-$PY -m reidaug evaluate --protocol posegan --metrics idp --reid-checkpoint $JUDGE --run $RUN --json idp.json        # *.idp-judge3.json
+# long G1 runs with the loss, each scored on all 12,000 pairs: long_g1 DIR OUT ITERS [reidaug global flags];
+# resumable: after an interruption rerun the train line as `train --resume RUN`
+long_g1() {
+  mkdir -p "$1" && cd "$1"
+  $PY -m reidaug "${@:4}" train --dataset market1501 --root $R --preset cpu --stage 1 --iters1 "$3" \
+      --lambda-ssim 1 --checkpoint-every 500 --out "$2" >> train.log 2>&1
+  RUN=$1/$2/00000-pg2-market1501
+  $PY -m reidaug evaluate --protocol posegan --metrics ssim,ssim-fixed,mssim,sharpness --run $RUN --json eval.json   # *.eval.json
+  $PY -m reidaug evaluate --protocol posegan --metrics idp --reid-checkpoint $JUDGE --run $RUN --json idp.json        # *.idp-judge3.json
+}
+# sessions 25 and 26: row 35, row 31's command at row 25's 19,927 iterations (ssim-loss-1-g1-19927it)
+long_g1 /work/exp/s25 g1-20k 19927
+# sessions 26 and 27: row 36, the same at 19,927 / 1.09 = 18,282 iterations, what a 60-minute run with the loss
+# reaches at row 25's 5.54 it/s (ssim-loss-1-g1-18282it)
+long_g1 /work/exp/s26 g1-18k 18282
