@@ -1,6 +1,7 @@
 """Metrics: SSIM protocols, masks, IS from its definition, the Inception module, `evaluate`."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -108,6 +109,15 @@ def test_fid_is_zero_for_identical_sets_and_grows_with_a_shift():
     assert fid(f, f + 1.0) == pytest.approx(8.0, rel=1e-3)
 
 
+def test_fid_with_fewer_images_than_dimensions_is_finite_and_quiet():
+    rng = np.random.default_rng(0)
+    a, b = (np.maximum(rng.normal(size=(5, 16)), 0) for _ in range(2))  # ReLU-like features
+    a[:, :8] = b[:, :8] = 0  # dimensions no image activates: scipy's sqrtm warns on these
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's LinAlgWarning would fail here
+        assert np.isfinite(fid(a, b)) and fid(a, b) > 0
+
+
 def test_inception_loads_a_torchvision_1008_class_state_dict_key_for_key(tmp_path):
     ref = inception_v3(weights=None, num_classes=1008, aux_logits=False, init_weights=False)
     path = tmp_path / TF_WEIGHTS
@@ -160,13 +170,20 @@ def test_is_mis_fid_with_random_weights(tiny_run):
     sd = inception_v3(
         weights=None, num_classes=1008, aux_logits=False, init_weights=True
     ).state_dict()
+    said = []
     recs = evaluate(run=tiny_run, protocols=["posegan"], metrics=["is", "mis", "fid"], limit=4,
-                    inception_state_dict=sd)  # fmt: skip
+                    inception_state_dict=sd, log=said.append)  # fmt: skip
     by = {(x["metric"], x["source"]): x for x in recs}
     assert by[("is", "G2")]["protocol"] == "posegan/is-tf2015"
     assert all(by[("is", s)]["value"] >= 1.0 for s in ("G1", "G2", "copy baseline", "real target"))
     assert ("mis", "real target") in by
     assert ("fid", "real target") not in by and by[("fid", "copy baseline")]["value"] > 0
+    # 4 pairs against 2,048 features: said once, not left to scipy's LinAlgWarning
+    assert [s for s in said if "FID on 4 pairs" in s] == [
+        "warning: FID on 4 pairs, no more than the 2048 feature dimensions: the covariances are "
+        "singular and FID depends on the count; compare FIDs only at equal counts (Heusel et al. "
+        "recommend at least 10,000 images)"
+    ]
 
 
 def test_evaluate_images_folder(tiny_run, synth_root, tmp_path, runner):

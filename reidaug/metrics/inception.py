@@ -13,6 +13,7 @@ comes from ``--inception-weights``, ``$REIDAUG_INCEPTION_WEIGHTS`` or the torch 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,8 +170,16 @@ def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
     return float(np.mean(scores)), float(np.std(scores))
 
 
+def fid_is_rank_deficient(n: int, dim: int) -> bool:
+    """Whether ``n`` feature vectors of ``dim`` dimensions give singular covariances (n <= dim)."""
+    return n <= dim
+
+
 def fid(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets."""
+    """Fréchet distance between Gaussians fitted to two feature sets.
+
+    With no more images than feature dimensions the covariances are singular: scipy's warning
+    about it is silenced here, and the caller says so once (``InceptionMetrics.records``)."""
     from scipy import linalg
 
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
@@ -178,10 +187,13 @@ def fid(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
         raise UserError("FID needs at least 2 images on each side")
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2)  # the matrix alone (scipy deprecates disp=False)
-    if not np.isfinite(covmean).all():
-        eps = np.eye(len(s1)) * 1e-6
-        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
+    with warnings.catch_warnings():
+        if fid_is_rank_deficient(min(len(a), len(b)), a.shape[1]):
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)  # the matrix alone (scipy deprecates disp=False)
+        if not np.isfinite(covmean).all():
+            eps = np.eye(len(s1)) * 1e-6
+            covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
     covmean = np.real(covmean)
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
@@ -221,6 +233,7 @@ class InceptionMetrics:
         self.device = ctx.device
         state = ctx.overrides.get("inception_state_dict")
         self.net = InceptionScorer(cfg.is_protocol, cfg.inception_weights, state).to(ctx.device)
+        self.log = ctx.log
         self.protocol, self.accs = "", {}
 
     def start(self, protocol: str) -> None:
@@ -243,6 +256,12 @@ class InceptionMetrics:
                 out.append(figure(metric, proto, src, m, len(acc.features()), s))
         if "fid" in self.wanted:
             real = self.accs[("is", REAL)].features()
+            if fid_is_rank_deficient(*real.shape):
+                self.log(
+                    f"warning: FID on {len(real)} pairs, no more than the {real.shape[1]} feature "
+                    "dimensions: the covariances are singular and FID depends on the count; compare "
+                    "FIDs only at equal counts (Heusel et al. recommend at least 10,000 images)"
+                )
             for (metric, src), acc in self.accs.items():
                 if metric == "is" and src != REAL:
                     out.append(figure("fid", proto, src, fid(acc.features(), real), len(real)))
