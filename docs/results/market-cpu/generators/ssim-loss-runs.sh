@@ -76,3 +76,5 @@ long_g1 /work/exp/s25 g1-20k 19927
 # sessions 26 and 27: row 36, the same at 19,927 / 1.09 = 18,282 iterations, what a 60-minute run with the loss
 # reaches at row 25's 5.54 it/s (ssim-loss-1-g1-18282it)
 long_g1 /work/exp/s26 g1-18k 18282
+# sessions 27 and 28: row 37, row 36's command with reidaug --seed 1 (ssim-loss-1-g1-18282it-seed1)
+long_g1 /work/exp/s27 g1-18k-seed1 18282 --seed 1
