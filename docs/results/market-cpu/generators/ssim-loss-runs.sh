@@ -78,3 +78,6 @@ long_g1 /work/exp/s25 g1-20k 19927
 long_g1 /work/exp/s26 g1-18k 18282
 # sessions 27 and 28: row 37, row 36's command with reidaug --seed 1 (ssim-loss-1-g1-18282it-seed1)
 long_g1 /work/exp/s27 g1-18k-seed1 18282 --seed 1
+# session 28: row 38, row 31's command at 18,282 x 25 / 60 = 7,618 iterations, what a 25-minute run with the loss
+# reaches at row 25's 5.54 it/s (ssim-loss-1-g1-7618it)
+long_g1 /work/exp/s28 g1-7k 7618
