@@ -42,7 +42,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.root is None:
-        sys.exit("Error: real Market-1501 not found: pass --root or set REIDAUG_MARKET_ROOT")
+        sys.exit("Error: real Market-1501 not found: pass --root or set REIDAUG_DATA")
     run = args.run
     if run is None:
         cfg = TrainConfig(dataset="market1501", root=str(args.root), variant=args.variant, width=args.width,

@@ -100,7 +100,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = ap.parse_args()
     if args.root is None:
-        sys.exit("Error: real Market-1501 not found: pass --root or set REIDAUG_MARKET_ROOT")
+        sys.exit("Error: real Market-1501 not found: pass --root or set REIDAUG_DATA")
     ds = Market1501(args.root)
     ds.check_before_run()
     shipped = ds.annotations("train")

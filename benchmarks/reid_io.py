@@ -21,7 +21,7 @@ from _common import Spread, alternate  # noqa: E402
 from reidaug.config import TrainConfig  # noqa: E402
 from reidaug.data import make_synthetic  # noqa: E402
 from reidaug.data.market1501 import Market1501  # noqa: E402
-from reidaug.reid import adapter  # noqa: E402
+from reidaug.reidnet import adapter  # noqa: E402
 from reidaug.synthesis import ShardDataset, export, synthesize  # noqa: E402
 from reidaug.training import train  # noqa: E402
 

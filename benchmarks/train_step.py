@@ -5,7 +5,7 @@ stats); the bare one calls the same recipe's ``step`` on one batch already in me
 Goal: at most 1.05. The two sides alternate over ``--repeat`` repetitions; the script prints
 the median ratio with its min and max, and the ratio of the mean iteration (what a time budget
 buys: slow iterations such as a cold data cache count) to the bare one. ``--market`` trains on
-the real Market-1501 (``REIDAUG_MARKET_ROOT`` or ``../shared/data/market1501``) instead of a small
+the real Market-1501 (``REIDAUG_DATA`` or ``../shared/data/market1501``) instead of a small
 embedded dataset, whose images are all cached after a few iterations. ``--compare-workers A,B``
 times two loader settings against each other instead (alternating, in one process), since the
 bare step's own speed drifts between runs of the script.
@@ -115,7 +115,7 @@ def main() -> None:
     args = ap.parse_args()
     market = market_root() if args.market else None
     if args.market and market is None:
-        sys.exit("Error: --market needs ../shared/data/market1501 or REIDAUG_MARKET_ROOT")
+        sys.exit("Error: --market needs ../shared/data/market1501 or REIDAUG_DATA")
     r = measure(args, market)
     if args.compare_workers:
         a, b = args.compare_workers

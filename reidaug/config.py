@@ -42,7 +42,29 @@ PRESETS: dict[str, dict] = {
 #: all others define the run and are refused with ``--resume``.
 CHANGEABLE = ("iters1", "iters2", "max_seconds", "workers", "device", "log_every", "sample_every",
               "checkpoint_every", "keep_checkpoints", "stage", "lr", "root", "lambda_l1",
-              "lambda_adv", "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint", "lr_decay", "lambda_ssim")  # fmt: skip
+              "lambda_adv", "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint", "id_checkpoint_sha256", "lr_decay", "lambda_ssim", "lambda_d3")  # fmt: skip
+
+
+def with_preset(presets: dict[str, dict], name: str, overrides: dict, cls: type, key: str) -> dict:
+    """The fields of the dataclass ``cls`` from the preset ``name`` of ``presets`` with
+    ``overrides`` on top, and the field ``key`` (when ``cls`` has one) set to ``name``: the one
+    preset mechanism of every config.
+
+    ``None`` in ``overrides`` means "not given" and keeps the preset's value. An unknown preset
+    or field is a ``UserError`` that lists the valid names.
+    """
+    if name not in presets:
+        raise UserError(f'unknown {key} "{name}"; expected one of: {", ".join(presets)}')
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise UserError(f"unknown options: {', '.join(unknown)}")
+    base = {k: v for k, v in presets[name].items() if k in names}
+    out = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+    return {**out, key: name} if key in names else out
+
+
+_FROM_EXTRA = ("id_checkpoint_sha256", "lambda_d3")
 
 
 @dataclass
@@ -111,16 +133,19 @@ class TrainConfig:
     #: weight of ``1 - SSIM`` (the posegan protocol's window) of each generated image against
     #: its target, added in every generator stage (0: off, both papers)
     lambda_ssim: float = 0.0
-    extra: dict = field(default_factory=dict)
+    #: SHA-256 of the identity network's file, recorded so that evaluation can tell when its
+    #: idp judge is the network the generator was trained against
+    id_checkpoint_sha256: str | None = None
+    #: MsCGAN weight of the third discriminator scale (``num_scales 3``)
+    lambda_d3: float | None = None
     #: options changed by resumes: ``{"step", "option", "from", "to"}`` each
     changes: list = field(default_factory=list)
 
     @classmethod
     def from_preset(cls, preset: str = "paper", **overrides) -> TrainConfig:
-        """The named preset with ``overrides`` on top; an unknown name lists the valid ones."""
-        if preset not in PRESETS:
-            raise UserError(f'unknown preset "{preset}"; expected one of: {", ".join(PRESETS)}')
-        return cls.from_dict({**PRESETS[preset], **overrides, "preset": preset})
+        """The named preset with ``overrides`` on top (``None`` values are ignored); an
+        unknown name lists the valid ones."""
+        return cls.from_dict(with_preset(PRESETS, preset, overrides, cls, "preset"))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -137,6 +162,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        # options files of earlier versions kept these two in a free-form ``extra`` dict
+        d.update({k: v for k, v in d.pop("extra", {}).items() if k in _FROM_EXTRA})
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

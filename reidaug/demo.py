@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from reidaug.bench import BenchConfig, bench
 from reidaug.config import TrainConfig
 from reidaug.data import SyntheticMarket, make_synthetic
 from reidaug.errors import UserError
 from reidaug.metrics import evaluate
 from reidaug.metrics.evaluate import COPY, REAL
-from reidaug.reid import BenchConfig, bench
 from reidaug.synthesis import ShardDataset, synthesize
 from reidaug.training import checkpoint as ckpt_io
 from reidaug.training import train

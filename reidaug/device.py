@@ -1,7 +1,13 @@
-"""Device selection: ``auto`` picks CUDA when present, else CPU."""
+"""Where and how work runs: the device (``auto`` picks CUDA when present), the ``torchrun``
+environment and seeding, each written once for every stage."""
 
 from __future__ import annotations
 
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from reidaug.errors import UserError
@@ -16,3 +22,52 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name != "cpu" and not name.startswith("cuda"):
         raise UserError(f'unknown device "{name}"; expected one of: auto, cpu, cuda')
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What ``torchrun`` tells a process: how many there are, which one it is, and its GPU."""
+
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def device(self, device: torch.device) -> torch.device:
+        """This process's own GPU under ``torchrun`` (``cuda:LOCAL_RANK``), else ``device``."""
+        if device.type == "cuda" and self.local_rank is not None:
+            return torch.device("cuda", self.local_rank)
+        return device
+
+
+def launch() -> Launch:
+    """The ``torchrun`` environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``); one process
+    without it. Malformed values are a ``UserError`` naming the variable."""
+
+    def read(name: str, default: int | None) -> int | None:
+        raw = os.environ.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise UserError(f"environment variable {name}={raw!r} is not an integer") from None
+        if value < 0:
+            raise UserError(f"environment variable {name}={raw!r} must be 0 or more")
+        return value
+
+    world = max(1, read("WORLD_SIZE", 1) or 1)
+    rank = read("RANK", 0) or 0
+    if rank >= world:
+        raise UserError(f"environment variable RANK={rank} must be below WORLD_SIZE={world}")
+    return Launch(world, rank, read("LOCAL_RANK", None))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def market_root() -> Path | None:
     root = Path(
-        os.environ.get("REIDAUG_MARKET_ROOT", REPO.parent / "shared" / "data" / "market1501")
+        os.environ.get("REIDAUG_DATA", REPO.parent / "shared" / "data" / "market1501")
     )
     return root if (root / "annotations").is_dir() else None
 
@@ -24,7 +24,7 @@ def market_root() -> Path | None:
 def real_market() -> Path:
     root = market_root()
     if root is None:
-        pytest.skip("real Market-1501 not found (../shared/data/market1501 or REIDAUG_MARKET_ROOT)")
+        pytest.skip("real Market-1501 not found (../shared/data/market1501 or REIDAUG_DATA)")
     return root
 
 

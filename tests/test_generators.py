@@ -9,11 +9,11 @@ from reidaug.cli import cli
 from reidaug.config import PRESETS, TrainConfig
 from reidaug.data import SyntheticMarket
 from reidaug.models import build
-from reidaug.reid import adapter
-from reidaug.reid import model as reid_model
-from reidaug.reid.identity import IdentityLoss, load_identity
+from reidaug.reidnet import adapter
+from reidaug.reidnet import model as reid_model
+from reidaug.reidnet.identity import IdentityLoss, load_identity
+from reidaug.training import build_recipe, load_generator, train
 from reidaug.training import checkpoint as C
-from reidaug.training import load_generator, train
 from tests.helpers import tiny
 
 
@@ -124,7 +124,7 @@ def test_ssim_loss_trains_every_generator_stage(synth_root, tmp_path, model):
 def test_identity_loss_without_a_network_is_refused(runner, synth_root, tmp_path):
     cfg = tiny(synth_root, tmp_path, lambda_id=1.0)
     with pytest.raises(Exception, match="--lambda-id needs an identity network"):
-        train(cfg)
+        build_recipe(cfg, "cpu", None).with_aux_losses(torch.zeros(()), torch.zeros(1), torch.zeros(1))
     r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--lambda-id", "1",
                             "--id-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])  # fmt: skip
     assert r.exit_code == 1
@@ -142,7 +142,7 @@ def test_the_cli_records_the_identity_network(runner, synth_root, tmp_path):
     assert r.exit_code == 0, r.output
     cfg = TrainConfig.load(next((tmp_path / "r").iterdir()) / "training_options.json")
     assert cfg.lambda_id == 0.5 and cfg.id_checkpoint == str(ck.resolve())
-    assert len(cfg.extra["id_checkpoint_sha256"]) == 64
+    assert len(cfg.id_checkpoint_sha256) == 64
 
 
 def test_a_resume_keeps_saved_options_changes_only_given_flags_and_records_them(
@@ -212,7 +212,7 @@ def test_evaluate_warns_when_the_judge_is_the_identity_network(synth_root, tmp_p
     reid_model.save(adapter.build_model("osnet_x0_25", ds.num_train_ids), other, name="osnet_x0_25",
                     height=128, width=64, num_classes=ds.num_train_ids, dataset="synthetic", recipe={})  # fmt: skip
     cfg = tiny(synth_root, tmp_path / "r", iters1=1, iters2=1, lambda_id=1.0, id_checkpoint=str(ck),
-               extra={"id_checkpoint_sha256": file_sha256(ck)})  # fmt: skip
+               id_checkpoint_sha256=file_sha256(ck))  # fmt: skip
     run = train(cfg, identity=load_identity(ck, "synthetic", ds.num_train_ids))
     for judge, warned in ((ck, True), (other, False)):
         said = []

@@ -8,9 +8,20 @@ import reidaug
 PKG = Path(reidaug.__file__).parent
 #: The pipeline, in order: a module may import from its own stage and the stages before it.
 #: Shared helpers (config, errors, device, weights, the version) may be imported anywhere.
-ORDER = ["data", "models", "losses", "training", "synthesis", "metrics", "reid", "demo", "cli",
-         "__main__"]  # fmt: skip
-SHARED = {"config", "errors", "device", "weights", ""}
+ORDER = [
+    "data",
+    "models",
+    "reidnet",  # the re-ID network: a component that training and metrics use
+    "losses",
+    "training",
+    "synthesis",
+    "metrics",
+    "bench",  # the with/without experiment
+    "demo",
+    "cli",
+    "__main__",
+]
+SHARED = {"config", "errors", "device", "weights", "atomic", ""}
 
 
 def _stage(module: str) -> str:
@@ -47,19 +58,29 @@ def violations(pkg: Path = PKG) -> list[str]:
 
 
 def test_every_module_imports_only_from_earlier_pipeline_stages():
-    """data -> models -> training -> synthesis -> metrics -> reid -> cli: in particular metrics
-    imports nothing from reid (the idp scorer lives with the re-ID code)."""
+    """data -> models -> reidnet -> losses -> training -> synthesis -> metrics -> bench -> demo
+    -> cli: in particular the re-ID network imports nothing of training, and metrics nothing of
+    the bench."""
     assert violations() == []
 
 
 def test_the_layout_check_sees_a_backward_import(tmp_path):
-    """The check itself: a metrics module importing reid is caught."""
+    """The check itself: a metrics module importing the bench, or the re-ID network importing
+    training, is caught; the forward imports are not."""
     pkg = tmp_path / "reidaug"
-    (pkg / "metrics").mkdir(parents=True)
-    (pkg / "metrics" / "bad.py").write_text("def f():\n    from reidaug.reid import idp\n")
-    (pkg / "reid").mkdir()
-    (pkg / "reid" / "ok.py").write_text("from reidaug.metrics import registry\n")
-    assert violations(pkg) == ["metrics/bad.py imports reidaug.reid (reid comes after metrics)"]
+    files = {
+        "metrics/bad.py": "def f():\n    from reidaug.bench import run\n",
+        "reidnet/bad.py": "from reidaug.training.loop import train\n",
+        "bench/ok.py": "from reidaug.metrics import registry\n",
+        "training/ok.py": "from reidaug.reidnet import identity\n",
+    }
+    for name, text in files.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text(text)
+    assert violations(pkg) == [
+        "metrics/bad.py imports reidaug.bench (bench comes after metrics)",
+        "reidnet/bad.py imports reidaug.training.loop (training comes after reidnet)",
+    ]
 
 
 def test_no_click_or_rich_below_the_cli():

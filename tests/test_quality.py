@@ -9,7 +9,7 @@ from reidaug.cli import cli
 from reidaug.data import SyntheticMarket
 from reidaug.metrics import evaluate
 from reidaug.metrics.sharpness import high_frequency_energy, laplacian_variance
-from reidaug.reid.model import load
+from reidaug.reidnet.model import load
 from reidaug.synthesis import synthesize
 from reidaug.training import train
 from tests.helpers import tiny
@@ -95,7 +95,7 @@ def test_idp_top1_on_training_id_shards(trained, synth_root, tmp_path, monkeypat
     assert by["synthetic"]["n"] == n_train and by["synthetic"]["metric"] == "idp-top1"
     assert 0 <= by["synthetic"]["value"] <= 1 and by["real source images"]["n"] == n_train
     # the real-source top-1 is the cached judge classifying the real training images
-    from reidaug.reid import model as reid_model
+    from reidaug.reidnet import model as reid_model
 
     (judge,) = (tmp_path / "cache").rglob("*.pt")
     model, meta = reid_model.load(judge)
@@ -124,7 +124,7 @@ def test_a_generator_of_the_real_targets_scores_no_more_than_the_judge(
     their two cameras, so copying the target earns what the judge earns on real queries, no more."""
     from PIL import Image
 
-    from reidaug.reid.idp import JUDGE
+    from reidaug.metrics.idp import JUDGE
 
     monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
     ds = SyntheticMarket(synth_root)

@@ -10,13 +10,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reidaug.bench import BenchConfig, bench, lsro_loss
+from reidaug.bench.plan import batch_plan, split_batch, steps_per_epoch
+from reidaug.bench.run import Mixed, train_arm
+from reidaug.bench.stats import paired_delta
 from reidaug.cli import cli
 from reidaug.data import SyntheticMarket
 from reidaug.errors import UserError
-from reidaug.reid import BenchConfig, adapter, bench, lsro_loss
-from reidaug.reid.bench import RECIPES, _Mixed, batch_plan, split_batch, steps_per_epoch
-from reidaug.reid.ranking import rank, same_camera_mask
-from reidaug.reid.stats import paired_delta
+from reidaug.reidnet import adapter
+from reidaug.reidnet.ranking import rank, same_camera_mask
+from reidaug.reidnet.recipe import RECIPES
 from reidaug.synthesis import ShardDataset, synthesize
 from reidaug.training import train
 from tests.helpers import tiny
@@ -126,7 +129,7 @@ def test_synthetic_images_carry_their_source_pid(shards, synth_root):
     ds = SyntheticMarket(synth_root)
     sd = ShardDataset(shards)
     label_of = {it.name: it.pid for it in ds.train}
-    mixed = _Mixed(ds.train, sd, transform=lambda im: im)
+    mixed = Mixed(ds.train, sd, transform=lambda im: im)
     assert len(mixed) == len(ds.train) + len(sd)
     for i in range(len(ds.train), len(mixed), 9):
         img, label, is_syn = mixed[i]
@@ -270,9 +273,7 @@ def test_lsro_labels_put_exactly_the_synthetic_images_under_the_uniform_loss(
 ):
     """With ``--label lsro`` every synthetic image of every batch goes through ``lsro_loss``
     (and no real one); with ``same-id`` it is never called."""
-    import importlib
-
-    B = importlib.import_module("reidaug.reid.bench")  # the package exports a function `bench`
+    from reidaug.reidnet import train as B
 
     sizes, real_lsro = [], B.lsro_loss
 
@@ -286,7 +287,7 @@ def test_lsro_labels_put_exactly_the_synthetic_images_under_the_uniform_loss(
         sizes.clear()
         cfg = BenchConfig.from_recipe("cpu", dataset="synthetic", root=str(synth_root), epochs=1,
                                       batch_size=16, workers=0, label=label, device="cpu")  # fmt: skip
-        _, info = B.train_reid(cfg, ds, ShardDataset(shards), seed=1, tag="augmented")
+        _, info = train_arm(cfg, ds, ShardDataset(shards), seed=1, device="cpu", tag="augmented")
         if label == "same-id":
             assert sizes == []
         else:

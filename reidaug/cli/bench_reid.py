@@ -7,11 +7,13 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from reidaug.bench import BenchConfig, bench
+from reidaug.bench.config import ARMS
+from reidaug.bench.report import summary_rows
 from reidaug.cli.app import App, comma_choices, pass_app, workers_option
 from reidaug.cli.data import dataset_option, root_option
-from reidaug.reid import BenchConfig, bench
-from reidaug.reid.adapter import OPTIMIZERS, SCHEDULERS, TRANSFORMS
-from reidaug.reid.bench import ARMS, RECIPES, summary_rows
+from reidaug.reidnet.adapter import OPTIMIZERS, SCHEDULERS, TRANSFORMS
+from reidaug.reidnet.recipe import RECIPES
 
 
 def _ints(ctx, param, value: str | None) -> list[int] | None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-import reidaug.reid  # noqa: F401  (registers the idp scorer)
 from reidaug.cli.app import App, comma_choices, pass_app
 from reidaug.config import EvalConfig
 from reidaug.data import DATASETS

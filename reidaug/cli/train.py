@@ -211,6 +211,9 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option("--lambda-d1", type=float, default=None, help="MsCGAN weight of D1.")
 @click.option("--lambda-d2", type=float, default=None, help="MsCGAN weight of D2.")
 @click.option(
+    "--lambda-d3", type=float, default=None, help="MsCGAN weight of D3 (with --num-scales 3)."
+)
+@click.option(
     "--num-scales",
     type=click.IntRange(1, 3),
     default=2,
@@ -248,13 +251,10 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
         cfg = TrainConfig.from_preset(
             kw["preset"], **{"seed": app.seed, "device": app.device, **opts}
         )
-    identity = None
-    if cfg.lambda_id > 0:
-        cfg, identity = _identity(app, cfg)
     with app.progress(
         "training", fields="stage {stage} | loss {loss:.4f} | {it_s:.2f} it/s"
     ) as update:
-        run = train(cfg, resume=resume, progress=update, log=app.debug, identity=identity)
+        run = train(cfg, resume=resume, progress=update, log=app.debug)
     click.echo(f"run directory: {run}")
 
 
@@ -278,23 +278,3 @@ def _options(kw: dict, given: set[str]) -> dict:
         opts.setdefault("iters1", kw["iters"])
         opts.setdefault("iters2", kw["iters"])
     return opts
-
-
-def _identity(app: App, cfg: TrainConfig):
-    """The run's frozen identity network (trained once and cached when no checkpoint is given)."""
-    from reidaug.data import build_dataset
-    from reidaug.device import resolve_device
-    from reidaug.reid.identity import identity_checkpoint, load_identity
-    from reidaug.weights import file_sha256
-
-    ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
-    device = resolve_device(cfg.device)
-    with app.progress(
-        "identity network", fields="epoch {epoch}/{epochs} | loss {loss:.3f}"
-    ) as update:
-        path = identity_checkpoint(
-            cfg.dataset, str(ds.root), cfg.id_checkpoint, device, update, app.info
-        )
-    extra = {**cfg.extra, "id_checkpoint_sha256": file_sha256(path)}
-    cfg = dataclasses.replace(cfg, id_checkpoint=str(path), extra=extra)
-    return cfg, load_identity(path, ds.name, ds.num_train_ids, device)

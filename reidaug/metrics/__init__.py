@@ -1,5 +1,5 @@
 """Image-quality metrics: SSIM and mask-SSIM (pg2 and posegan protocols), sharpness, IS, mask-IS,
-FID, as scorers of one evaluation engine (``registry``). Nothing here imports ``reidaug.reid``."""
+FID and identity preservation (idp), as scorers of one evaluation engine (``registry``)."""
 
 from reidaug.data.pairs import protocol_pairs
 from reidaug.metrics.evaluate import METRICS, evaluate

@@ -108,8 +108,7 @@ def check_names(names: Sequence[str]) -> None:
     """Refuse unknown metric names, listing the valid ones."""
     for n in names:
         if n not in SCORERS:
-            hint = " (idp is registered by importing reidaug.reid)" if n == "idp" else ""
-            raise UserError(f'unknown metric "{n}"; expected one of: {", ".join(SCORERS)}{hint}')
+            raise UserError(f'unknown metric "{n}"; expected one of: {", ".join(SCORERS)}')
 
 
 def build_scorers(names: Sequence[str], ctx: EvalContext) -> list[Scorer]:

@@ -26,7 +26,7 @@ from reidaug.data import build_dataset
 from reidaug.data.market1501 import Market1501
 from reidaug.data.pairs import load_image, to_tensor, to_uint8
 from reidaug.data.pose import render_heatmaps
-from reidaug.device import resolve_device
+from reidaug.device import launch, resolve_device
 from reidaug.errors import UserError
 from reidaug.synthesis.poses import PoseBank, PoseSampler
 from reidaug.synthesis.shards import (
@@ -88,9 +88,9 @@ def _shard_job(path: Path) -> dict | None:
 
 
 def _rank_defaults(num_shards: int | None, shard_index: int | None) -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if num_shards is None and world > 1:
-        return world, int(os.environ.get("RANK", "0"))
+    env = launch()
+    if num_shards is None and env.distributed:
+        return env.world_size, env.rank
     n, i = num_shards or 1, shard_index or 0
     if not 0 <= i < n:
         raise UserError(f"--shard-index {i} must be in 0..{n - 1}")
@@ -141,9 +141,7 @@ def synthesize(
     if shard_size < 1 or batch_size < 1:
         raise UserError("--shard-size and --batch-size must be at least 1")
     n_proc, me = _rank_defaults(num_shards, shard_index)
-    dev = resolve_device(device)
-    if dev.type == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per torchrun rank
-        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    dev = launch().device(resolve_device(device))  # one GPU per torchrun rank
     gen = load_generator(run, checkpoint, dev, root)
     recipe, cfg, checkpoint = gen.recipe, gen.config, gen.checkpoint
 

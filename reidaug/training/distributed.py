@@ -8,11 +8,11 @@ same: every rank applies the mean gradient of the global batch.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.distributed as td
 from torch import nn
+
+from reidaug.device import Launch, launch
 
 
 def world_size() -> int:
@@ -33,11 +33,12 @@ def init_from_env(device: torch.device) -> torch.device:
     Returns:
         The device of this rank (``cuda:LOCAL_RANK`` on GPUs).
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or td.is_initialized():
+    env = launch()
+    if not env.distributed or td.is_initialized():
         return device
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        device = Launch(env.world_size, env.rank, env.local_rank or 0).device(device)
         torch.cuda.set_device(device)
     td.init_process_group(backend)
     return device

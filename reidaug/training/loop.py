@@ -16,12 +16,14 @@ from torch.utils.data import DataLoader, Sampler
 from reidaug.config import CHANGEABLE, TrainConfig
 from reidaug.data import build_dataset
 from reidaug.data.pairs import PairDataset, train_pairs
-from reidaug.device import resolve_device
+from reidaug.device import resolve_device, seed_everything
 from reidaug.errors import Interrupted, UserError
+from reidaug.reidnet.identity import identity_checkpoint, load_identity
 from reidaug.training import checkpoint as ckpt_io
 from reidaug.training import distributed as dist
 from reidaug.training import rundir
 from reidaug.training.recipe import Recipe, Stage, build_recipe, check_weights
+from reidaug.weights import file_sha256
 
 ProgressFn = Callable[..., None]
 
@@ -105,12 +107,22 @@ def _expected_total(
     return min(total, done + max(0, int(it_s * (budget - elapsed))))
 
 
-def _seed_everything(seed: int) -> None:
-    import random
+def _identity(
+    cfg: TrainConfig, ds, device: torch.device, progress: ProgressFn | None, log: Callable
+) -> tuple[TrainConfig, torch.nn.Module]:
+    """The run's frozen identity network: ``cfg.id_checkpoint``, else the ``cpu``-recipe re-ID
+    model of the dataset from the user cache (trained there once, with progress as stage
+    ``identity network``). The options record the file and its digest."""
+    t0 = time.time()
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    def report(done: int, total: int, **kw) -> None:
+        if progress:
+            rate = done / max(time.time() - t0, 1e-9)
+            progress(done, total, stage="identity network", loss=kw["loss"], it_s=rate)
+
+    path = identity_checkpoint(cfg.dataset, str(ds.root), cfg.id_checkpoint, device, report, log)
+    cfg = dataclasses.replace(cfg, id_checkpoint=str(path), id_checkpoint_sha256=file_sha256(path))
+    return cfg, load_identity(path, ds.name, ds.num_train_ids, device)
 
 
 def _resume_config(run: Path, new: TrainConfig) -> tuple[TrainConfig, dict[str, tuple]]:
@@ -207,7 +219,8 @@ def train(
             speed, if fewer than the iterations asked for.
         log: called with one-line messages (run directory, checkpoints, stage changes).
         identity: the frozen identity loss (``identity(fake, target)``) of a run with
-            ``lambda_id > 0`` (see :mod:`reidaug.reid.identity`).
+            ``lambda_id > 0``; by default built from ``cfg.id_checkpoint`` or the user cache
+            (see :mod:`reidaug.reidnet.identity`).
 
     Returns:
         The run directory ``RUNS/NNNNN-<model>-<dataset>``.
@@ -230,13 +243,15 @@ def train(
             raise UserError(f"not a run directory (no training_options.json): {run}")
         cfg, changed = _resume_config(run, cfg)
     check_weights(cfg)
-    _seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     ds.check_before_run()
     pairs = train_pairs(ds.train, ds.annotations("train"))
     data = PairDataset(ds, pairs, "train", heatmap=cfg.heatmap, flip=cfg.flip)
     _check_memory(data, cfg)
+    if cfg.lambda_id > 0 and identity is None:
+        cfg, identity = _identity(cfg, ds, device, progress, log)
     recipe = build_recipe(cfg, device, identity)
     stages = recipe.stages()
     selected = _select(stages, cfg.stage)

@@ -59,7 +59,7 @@ class MsCGANRecipe(PG2Recipe):
         ]
 
     def lam_d(self, k: int) -> float:
-        v = self.cfg.extra.get(f"lambda_d{k}") if k > 2 else getattr(self.cfg, f"lambda_d{k}")
+        v = getattr(self.cfg, f"lambda_d{k}")
         return self.defaults[f"lambda_d{k}"] if v is None else float(v)
 
     @staticmethod

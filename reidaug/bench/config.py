@@ -1,0 +1,88 @@
+"""The options of a with/without re-ID benchmark, validated when constructed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reidaug.config import with_preset
+from reidaug.errors import UserError
+from reidaug.reidnet.recipe import RECIPE_FIELDS, RECIPES, ReidRecipe, check_recipe
+
+ARMS = ("baseline", "augmented")
+METRIC_KEYS = ("mAP", "rank1", "rank5", "rank10")
+#: Fields that define a trained model of either arm; a changed one refuses to mix with old results.
+MODEL_FIELDS = ("dataset", *RECIPE_FIELDS)
+#: Fields that define the augmented arm besides those.
+AUGMENTED_FIELDS = ("label", "synthetic_ratio", "extra_steps")
+
+
+@dataclass
+class BenchConfig:
+    """Options of a re-ID benchmark; both arms share all of them but the data.
+
+    The defaults are the ``cpu`` recipe; :meth:`from_recipe` starts from a named one.
+    """
+
+    dataset: str = "market1501"
+    root: str | None = None
+    shards: str | None = None
+    recipe: str = "cpu"
+    model: str = "osnet_x0_25"
+    height: int = 128
+    width: int = 64
+    epochs: int = 38
+    batch_size: int = 64
+    optim: str = "amsgrad"
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    scheduler: str = "cosine"
+    stepsize: list[int] = field(default_factory=lambda: [20])
+    label_smooth: bool = True
+    transforms: list[str] = field(default_factory=lambda: ["random_flip"])
+    fixbase_epochs: int = 0
+    label: Literal["same-id", "lsro"] = "same-id"
+    synthetic_ratio: float = 0.25
+    extra_steps: bool = False
+    seeds: list[int] = field(default_factory=lambda: [1])
+    arms: list[str] = field(default_factory=lambda: list(ARMS))
+    pretrained: str | None = None
+    workers: int = 1
+    out: str = "bench-reid"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+    @classmethod
+    def from_recipe(cls, recipe: str = "cpu", **overrides) -> BenchConfig:
+        """The named recipe with ``overrides`` on top (``None`` values are ignored)."""
+        return cls(**with_preset(RECIPES, recipe, overrides, cls, "recipe"))
+
+    @property
+    def reid(self) -> ReidRecipe:
+        """The re-ID recipe both arms train."""
+        return ReidRecipe(**{k: getattr(self, k) for k in RECIPE_FIELDS})
+
+
+def check_config(cfg: BenchConfig) -> None:
+    """Refuse options that cannot train (one ``UserError`` naming the flag)."""
+    check_recipe(cfg)
+    if not 0 < cfg.synthetic_ratio < 1:
+        raise UserError(
+            f"--synthetic-ratio is the synthetic share of the training images and must lie in "
+            f"(0, 1), got {cfg.synthetic_ratio}"
+        )
+    if cfg.label not in ("same-id", "lsro"):
+        raise UserError(f'unknown label "{cfg.label}"; expected one of: same-id, lsro')
+    if not cfg.seeds:
+        raise UserError("--seeds needs at least one seed")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise UserError(f"--seeds repeats a seed: {cfg.seeds}")
+    bad = [a for a in cfg.arms if a not in ARMS]
+    if bad or not cfg.arms:
+        raise UserError(
+            f'unknown arm "{bad[0] if bad else ""}"; expected some of: {", ".join(ARMS)}'
+        )
+    if cfg.workers < 0:
+        raise UserError(f"--workers must be 0 or more, got {cfg.workers}")

@@ -1,0 +1,213 @@
+"""``bench``: the same torchreid recipe trained without and with synthetic images, side by side.
+
+Both arms take the same optimiser steps by default: the augmented arm replaces a
+``synthetic_ratio`` share of every batch with synthetic images (``extra_steps`` adds them on
+top instead, and the report says which was used). Every (arm, seed) result is written as soon
+as it finishes, with its model; an interrupted arm resumes from its last epoch; rerunning the
+same command skips what is done and rebuilds the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset
+
+from reidaug.atomic import write_json
+from reidaug.bench.config import AUGMENTED_FIELDS, MODEL_FIELDS, BenchConfig
+from reidaug.bench.plan import batch_plan, steps_per_epoch
+from reidaug.bench.report import build_report, read_result, write_report
+from reidaug.data import build_dataset
+from reidaug.data.market1501 import Item, Market1501
+from reidaug.device import resolve_device
+from reidaug.errors import UserError
+from reidaug.reidnet import adapter
+from reidaug.reidnet import model as reid_model
+from reidaug.reidnet.train import first_difference, train_reid
+from reidaug.synthesis.shards import ShardDataset, read_manifest
+
+
+class Mixed(Dataset):
+    """Real training images (indices ``0..N-1``) and synthetic ones (``N..N+M-1``), one label
+    space; items are ``(image, label, is_synthetic)``."""
+
+    def __init__(self, real: Sequence[Item], shards: ShardDataset | None, transform) -> None:
+        self.real, self.shards, self.tf = list(real), shards, transform
+
+    def __len__(self) -> int:
+        return len(self.real) + (len(self.shards) if self.shards is not None else 0)
+
+    def __getitem__(self, i: int):
+        if i < len(self.real):
+            it = self.real[i]
+            with Image.open(it.path) as im:
+                return self.tf(im.convert("RGB")), it.pid, 0
+        j = i - len(self.real)
+        img = self.shards.image(*self.shards.locate(j))
+        return self.tf(Image.fromarray(img)), int(self.shards.column("label")[j]), 1
+
+
+def check_shards(shards: ShardDataset, ds: Market1501) -> None:
+    """Refuse shards of another dataset: their attributes and their pid -> label map must fit."""
+    if len(shards) == 0:
+        raise UserError("the shard folder holds no images")
+    names = {a.get("dataset") for a in shards.attrs}
+    if names != {ds.name}:
+        raise UserError(
+            f"shards were made from {', '.join(sorted(map(str, names)))}, not {ds.name}"
+        )
+    train_map = {it.raw_pid: it.pid for it in ds.train}
+    pid, label = shards.column("pid"), shards.column("label")
+    bad = [
+        (p, q) for p, q in zip(pid.tolist(), label.tolist(), strict=True) if train_map.get(p) != q
+    ]
+    if bad:
+        raise UserError(
+            f"shard pid {bad[0][0]} (label {bad[0][1]}) is not a training id of {ds.name} "
+            f"at {ds.root}"
+        )
+
+
+def shards_identity(folder: str | os.PathLike, shards: ShardDataset) -> dict:
+    """What identifies a synthetic set: its job (manifest) and its size."""
+    job = read_manifest(Path(folder))
+    keys = ("checkpoint_sha256", "poses", "strategy", "seed", "shard_size", "sources")
+    return {**{k: job.get(k) for k in keys}, "images": len(shards)}
+
+
+def result_key(cfg: BenchConfig, arm: str, ds: Market1501, shards_id: dict | None) -> dict:
+    """Everything that alters an (arm, seed) result: old results must match it to be reused."""
+    key = {k: getattr(cfg, k) for k in MODEL_FIELDS}
+    key |= {"root": str(Path(ds.root).resolve()), "train_images": len(ds.train)}
+    if arm == "augmented":
+        key |= {k: getattr(cfg, k) for k in AUGMENTED_FIELDS} | {"shards": shards_id}
+    return json.loads(json.dumps(key))  # as stored in JSON (tuples become lists)
+
+
+def train_arm(
+    cfg: BenchConfig,
+    ds: Market1501,
+    shards: ShardDataset | None,
+    seed: int,
+    device,
+    progress: Callable[..., None] | None = None,
+    tag: str = "baseline",
+    state_path: Path | None = None,
+    key: dict | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[nn.Module, dict]:
+    """Train one arm: ``cfg``'s recipe on ``ds.train`` plus ``shards`` (``None``: baseline)."""
+    n_real, b = len(ds.train), cfg.batch_size
+    if n_real < b:
+        raise UserError(f"--batch-size {b} exceeds the {n_real} training images")
+    n_syn = len(shards) if shards is not None else 0
+    tf_train, _ = adapter.transforms(cfg.height, cfg.width, cfg.transforms)
+    return train_reid(
+        cfg.reid,
+        Mixed(ds.train, shards, tf_train),
+        ds.num_train_ids,
+        lambda epoch: batch_plan(cfg, n_real, n_syn, seed, epoch),
+        steps_per_epoch(cfg, n_real, n_syn > 0),
+        seed=seed,
+        device=device,
+        label=cfg.label,
+        workers=cfg.workers,
+        progress=progress,
+        tag=tag,
+        state_path=state_path,
+        key=key,
+        log=log,
+    )
+
+
+def save_model(
+    model: nn.Module, path: Path, cfg: BenchConfig, ds: Market1501, quality: dict | None = None
+) -> None:
+    """Write ``model`` as a re-ID checkpoint that ``evaluate --reid-checkpoint`` reads;
+    ``quality`` (its mAP and Rank-1 on the real queries) travels with it."""
+    q = {k: quality[k] for k in ("mAP", "rank1")} if quality else None
+    reid_model.save(
+        model,
+        path,
+        name=cfg.model,
+        height=cfg.height,
+        width=cfg.width,
+        num_classes=ds.num_train_ids,
+        dataset=ds.name,
+        recipe=cfg.reid.to_dict(),
+        quality=q,
+    )
+
+
+def bench(
+    cfg: BenchConfig,
+    progress: Callable[..., None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Train the torchreid recipe per seed on real data (baseline) and on real + synthetic
+    (augmented), evaluate both with torchreid's ranking, and write ``report.json``,
+    ``report.md`` and ``cmc.png`` to ``cfg.out``.
+
+    Each (arm, seed) writes ``OUT/<arm>-seed<S>.json`` and its model ``OUT/<arm>-seed<S>.pt``
+    as soon as it finishes, and ``OUT/.<arm>-seed<S>.state.pt`` after every epoch; a rerun skips
+    finished results whose options match and refuses ones that do not.
+
+    Returns:
+        The report: per-seed results, mean and std per arm, and the paired deltas.
+
+    Example:
+        >>> cfg = BenchConfig.from_recipe(
+        ...     "cpu", dataset="synthetic", root="data", shards="shards/", epochs=8
+        ... )
+        >>> report = bench(cfg)  # doctest: +SKIP
+    """
+    log = log or (lambda msg: None)
+    device = resolve_device(cfg.device)
+    adapter.check_model(cfg.model)  # before any work
+    ds = build_dataset(cfg.dataset, cfg.root)
+    ds.check_before_run(need_annotations=False)
+    shards, shards_id = None, None
+    if "augmented" in cfg.arms:
+        if cfg.shards is None:
+            raise UserError("--shards DIR is required: the augmented arm needs synthetic images")
+        shards = ShardDataset(cfg.shards)
+        check_shards(shards, ds)
+        shards_id = shards_identity(cfg.shards, shards)
+    elif cfg.shards is not None:
+        raise UserError(
+            "--shards is used only by the augmented arm; add it to --arms or drop --shards"
+        )
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in cfg.seeds:
+        for arm in cfg.arms:
+            key = result_key(cfg, arm, ds, shards_id)
+            res = out / f"{arm}-seed{seed}.json"
+            if res.is_file():
+                diff = first_difference(read_result(res).get("key", {}), key)
+                if diff:
+                    raise UserError(
+                        f"{res} was made with other options ({diff}); "
+                        "use another --out or remove it"
+                    )
+                log(f"{arm} seed {seed}: finished earlier, skipped ({res})")
+                continue
+            log(f"seed {seed}: training the {arm} arm")
+            state = out / f".{arm}-seed{seed}.state.pt"
+            arm_shards = shards if arm == "augmented" else None
+            model, info = train_arm(
+                cfg, ds, arm_shards, seed, device, progress, arm, state, key, log
+            )
+            meta = {"height": cfg.height, "width": cfg.width}
+            metrics = reid_model.evaluate_model(model, ds, meta, device, cfg.workers)
+            save_model(model, out / f"{arm}-seed{seed}.pt", cfg, ds, metrics)
+            write_json(res, {"arm": arm, "seed": seed, **metrics, **info, "key": key})
+            (out / f".{arm}-seed{seed}.state.pt").unlink(missing_ok=True)
+    report = build_report(cfg, out, ds, len(shards) if shards is not None else 0)
+    write_report(out, report)
+    return report
