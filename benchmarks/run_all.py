@@ -21,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 
 # (name, script and small-budget arguments, label of the printed figure, goal text, test)
 BENCHMARKS = [
+    ("CLI answer time vs 0.5 s (slowest --help)", ["cli_startup.py", "--repeat", "3"],
+     "ratio", "<= 1", lambda v: v <= 1),
     ("pose rendering vs training consumption", ["pose_render.py", "--samples", "200"],
      "ratio", ">= 10x", lambda v: v >= 10),
     ("train step vs bare forward+backward", ["train_step.py", "--iters", "30"],

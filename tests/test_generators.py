@@ -124,7 +124,8 @@ def test_ssim_loss_trains_every_generator_stage(synth_root, tmp_path, model):
 def test_identity_loss_without_a_network_is_refused(runner, synth_root, tmp_path):
     cfg = tiny(synth_root, tmp_path, lambda_id=1.0)
     with pytest.raises(Exception, match="--lambda-id needs an identity network"):
-        build_recipe(cfg, "cpu", None).with_aux_losses(torch.zeros(()), torch.zeros(1), torch.zeros(1))
+        recipe = build_recipe(cfg, torch.device("cpu"), None)
+        recipe.with_aux_losses(torch.zeros(()), torch.zeros(1), torch.zeros(1))
     r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--lambda-id", "1",
                             "--id-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])  # fmt: skip
     assert r.exit_code == 1

@@ -1,6 +1,8 @@
 """The package's shape: data flows one way, and the CLI is the only place for click and rich."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import reidaug
@@ -21,7 +23,7 @@ ORDER = [
     "cli",
     "__main__",
 ]
-SHARED = {"config", "errors", "device", "weights", "atomic", ""}
+SHARED = {"config", "errors", "device", "weights", "atomic", "names", ""}
 
 
 def _stage(module: str) -> str:
@@ -94,3 +96,27 @@ def test_no_click_or_rich_below_the_cli():
         if m.split(".")[0] in ("click", "rich")
     ]  # fmt: skip
     assert bad == []
+
+
+def test_the_cli_loads_without_torch():
+    """``reidaug --help`` and usage errors answer at once: loading the command tree imports
+    neither torch nor torchreid (the commands import the library when they run)."""
+    code = "import sys, reidaug.cli; print(sorted(m for m in ('torch', 'torchreid', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_light_name_lists_match_the_registries():
+    """The CLI's choices come from ``reidaug.names``; each must equal the registry it stands for."""
+    from reidaug import names
+    from reidaug.bench.config import ARMS
+    from reidaug.data import DATASETS
+    from reidaug.metrics import SCORERS
+    from reidaug.reidnet.recipe import RECIPES as REID
+    from reidaug.training import RECIPES
+
+    assert set(names.DATASETS) == set(DATASETS)
+    assert set(names.GENERATORS) == set(RECIPES)
+    assert set(names.METRICS) == set(SCORERS)
+    assert set(names.REID_RECIPES) == set(REID)
+    assert names.ARMS == ARMS

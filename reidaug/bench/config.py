@@ -7,9 +7,9 @@ from typing import Literal
 
 from reidaug.config import with_preset
 from reidaug.errors import UserError
+from reidaug.names import ARMS
 from reidaug.reidnet.recipe import RECIPE_FIELDS, RECIPES, ReidRecipe, check_recipe
 
-ARMS = ("baseline", "augmented")
 METRIC_KEYS = ("mAP", "rank1", "rank5", "rank10")
 #: Fields that define a trained model of either arm; a changed one refuses to mix with old results.
 MODEL_FIELDS = ("dataset", *RECIPE_FIELDS)

@@ -7,13 +7,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from reidaug.bench import BenchConfig, bench
-from reidaug.bench.config import ARMS
-from reidaug.bench.report import summary_rows
 from reidaug.cli.app import App, comma_choices, pass_app, workers_option
 from reidaug.cli.data import dataset_option, root_option
-from reidaug.reidnet.adapter import OPTIMIZERS, SCHEDULERS, TRANSFORMS
-from reidaug.reidnet.recipe import RECIPES
+from reidaug.names import ARMS, OPTIMIZERS, REID_RECIPES, SCHEDULERS, TRANSFORMS
 
 
 def _ints(ctx, param, value: str | None) -> list[int] | None:
@@ -33,19 +29,40 @@ RECIPE_HELP = "[default: from --recipe]"
 @root_option
 @click.option("--shards", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Synthetic shard folder (needed by the augmented arm).")  # fmt: skip
-@click.option("--recipe", type=click.Choice(sorted(RECIPES)), default="cpu", show_default=True,
+@click.option("--recipe", type=click.Choice(REID_RECIPES), default="cpu", show_default=True,
               help="cpu: osnet_x0_25, 128x64, 38 epochs, AMSGrad 3e-3, cosine (about 42 min an arm "
                    "on 2 cores); gpu: torchreid's osnet_x1_0 softmax recipe at 256x128, 250 epochs. "
                    "Every flag below overrides its field.")  # fmt: skip
 @click.option("--model", default=None, help=f"A torchreid model name {RECIPE_HELP}.")
-@click.option("--height", type=click.IntRange(min=16), default=None, help=RECIPE_HELP)
-@click.option("--width", type=click.IntRange(min=16), default=None, help=RECIPE_HELP)
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help=RECIPE_HELP)
-@click.option("--batch-size", type=click.IntRange(min=2), default=None, help=RECIPE_HELP)
-@click.option("--optim", type=click.Choice(OPTIMIZERS), default=None, help=RECIPE_HELP)
-@click.option("--lr", type=float, default=None, help=RECIPE_HELP)
-@click.option("--weight-decay", type=float, default=None, help=RECIPE_HELP)
-@click.option("--scheduler", type=click.Choice(SCHEDULERS), default=None, help=RECIPE_HELP)
+@click.option(
+    "--height", type=click.IntRange(min=16), default=None, help=f"Input height {RECIPE_HELP}."
+)
+@click.option(
+    "--width", type=click.IntRange(min=16), default=None, help=f"Input width {RECIPE_HELP}."
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help=f"Epochs of each arm {RECIPE_HELP}."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=2),
+    default=None,
+    help=f"Images per optimiser step {RECIPE_HELP}.",
+)
+@click.option(
+    "--optim",
+    type=click.Choice(OPTIMIZERS),
+    default=None,
+    help=f"torchreid optimiser {RECIPE_HELP}.",
+)
+@click.option("--lr", type=float, default=None, help=f"Initial learning rate {RECIPE_HELP}.")
+@click.option("--weight-decay", type=float, default=None, help=f"Weight decay {RECIPE_HELP}.")
+@click.option(
+    "--scheduler",
+    type=click.Choice(SCHEDULERS),
+    default=None,
+    help=f"Learning-rate schedule, stepped per epoch {RECIPE_HELP}.",
+)
 @click.option("--stepsize", default=None, callback=_ints,
               help=f"Epochs of the step schedulers' decays, comma-separated {RECIPE_HELP}.")  # fmt: skip
 @click.option("--transforms", default=None, callback=comma_choices(TRANSFORMS, "transform"),
@@ -83,6 +100,9 @@ def bench_reid_cmd(
 
     Example: reidaug bench-reid --dataset market1501 --root ../shared/data/market1501 --shards shards/ --recipe cpu --seeds 1,2,3
     """
+    from reidaug.bench import BenchConfig, bench
+    from reidaug.bench.report import summary_rows
+
     cfg = BenchConfig.from_recipe(
         recipe, dataset=dataset, root=str(root) if root else None, shards=str(shards) if shards else None,
         out=str(out), pretrained=str(pretrained) if pretrained else None, device=app.device,

@@ -8,10 +8,7 @@ import click
 from rich.table import Table
 
 from reidaug.cli.app import App, pass_app
-from reidaug.data import DATASETS, build_dataset, make_synthetic
-from reidaug.data.check import check_dataset
-from reidaug.data.market1501 import write_pairs
-from reidaug.data.pairs import protocol_pairs, stats, train_pairs
+from reidaug.names import DATASETS
 
 dataset_option = click.option(
     "--dataset", type=click.Choice(sorted(DATASETS)), default="market1501", show_default=True,
@@ -44,6 +41,9 @@ def check(app: App, dataset: str, root: Path | None, annotations: Path | None, q
 
     Example: reidaug data check --dataset market1501 --root ../shared/data/market1501
     """
+    from reidaug.data import build_dataset
+    from reidaug.data.check import check_dataset
+
     ds = build_dataset(dataset, root, annotations)
     with app.progress("decoding images") as update:
         rep = check_dataset(ds, decode=not quick, progress=update)
@@ -103,6 +103,10 @@ def pairs(
 
     Example: reidaug data pairs --root ../shared/data/market1501 --split train --out train-pairs.csv
     """
+    from reidaug.data import build_dataset
+    from reidaug.data.market1501 import write_pairs
+    from reidaug.data.pairs import protocol_pairs, stats, train_pairs
+
     ds = build_dataset(dataset, root, annotations)
     ds.check_before_run()
     if split == "train":
@@ -138,6 +142,8 @@ def make_synthetic_cmd(app: App, out: Path, ids: int, seed: int | None, test_pai
 
     Example: reidaug data make-synthetic --out data/synthetic --ids 64
     """
+    from reidaug.data import make_synthetic
+
     with app.progress("drawing people") as update:
         summary = make_synthetic(out, ids=ids, seed=app.seed if seed is None else seed,
                                  test_pairs=test_pairs, progress=update)  # fmt: skip

@@ -8,8 +8,6 @@ import click
 from rich.table import Table
 
 from reidaug.cli.app import App, pass_app
-from reidaug.demo import DemoConfig, demo
-from reidaug.device import resolve_device
 
 
 @click.command("demo")
@@ -43,6 +41,9 @@ def demo_cmd(app: App, out: Path, ids: int, iters1: int, iters2: int, poses: int
 
     Example: reidaug demo --out demo-out
     """
+    from reidaug.demo import DemoConfig, demo
+    from reidaug.device import resolve_device
+
     cfg = DemoConfig(out=str(out), ids=ids, iters1=iters1, iters2=iters2, poses=poses, reid_epochs=reid_epochs,
                      test_pairs=test_pairs, seed=app.seed, device=str(resolve_device(app.device)))  # fmt: skip
     with app.progress("demo", fields="{step}") as update:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from reidaug.cli.app import App, comma_choices, pass_app
-from reidaug.config import EvalConfig
-from reidaug.data import DATASETS
-from reidaug.metrics import METRICS, evaluate
-from reidaug.metrics.evaluate import as_table
+from reidaug.names import DATASETS, METRICS
 
 
 @click.command("evaluate")
@@ -83,6 +79,13 @@ def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, met
 
     Example: reidaug evaluate --run runs/00000-pg2-market1501 --protocol both --metrics ssim,mssim
     """
+    from reidaug.atomic import check_writable, write_json
+    from reidaug.config import EvalConfig
+    from reidaug.metrics import evaluate
+    from reidaug.metrics.evaluate import as_table
+
+    if json_out:
+        check_writable(json_out)  # before the scoring, whose figures would be lost
     protocols = ["pg2", "posegan"] if protocol == "both" else [protocol]
     with app.progress("evaluating", fields="{protocol}") as update:
         cfg = EvalConfig(run=run, checkpoint=checkpoint, images=images, dataset=dataset, root=root,
@@ -101,7 +104,5 @@ def evaluate_cmd(app: App, run, checkpoint, images, dataset, root, protocol, met
         table.add_row(src, *vals)
     app.console.print(table)
     if json_out:
-        tmp = json_out.with_name(json_out.name + ".tmp")
-        tmp.write_text(json.dumps(records, indent=2) + "\n")
-        tmp.replace(json_out)
+        write_json(json_out, records)
         click.echo(f"wrote {json_out}")

@@ -9,14 +9,13 @@ import click
 from click.core import ParameterSource
 
 from reidaug.cli.app import App, pass_app
-from reidaug.data.estimate import WEIGHTS_FILE, Backend, estimate, show
-from reidaug.data.mediapipe_pose import (
+from reidaug.names import (
     DEFAULT_FRAMINGS,
     DEFAULT_MIN_VISIBILITY,
     DEFAULT_SCALE,
-    parse_framings,
+    KEYPOINTRCNN_WEIGHTS,
+    PoseBackend,
 )
-from reidaug.device import resolve_device
 
 _framings = ",".join(f"{m:g}:{c:g}" for m, c in DEFAULT_FRAMINGS)
 
@@ -31,7 +30,7 @@ def poses() -> None:
               help="Folder of person crops (.jpg/.png), not recursive.")  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Annotation CSV to write (the shipped Market format).")  # fmt: skip
-@click.option("--backend", type=click.Choice(get_args(Backend)), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(get_args(PoseBackend)), default="auto", show_default=True,
               help="auto: keypoint R-CNN when --weights are given, else MediaPipe when installed.")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images per detector call (and per progress update).")  # fmt: skip
@@ -45,13 +44,13 @@ def poses() -> None:
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
               help=f"[mediapipe] Bicubic upscale of the crop before detection [default: {DEFAULT_SCALE}].")  # fmt: skip
 @click.option("--weights", type=click.Path(path_type=Path), default=None, envvar="REIDAUG_KEYPOINT_WEIGHTS",
-              help=f"[keypointrcnn] Weights ({WEIGHTS_FILE}) [default: the torch hub cache].")  # fmt: skip
+              help=f"[keypointrcnn] Weights ({KEYPOINTRCNN_WEIGHTS}) [default: the torch hub cache].")  # fmt: skip
 @click.option("--min-score", type=float, default=None,
               help="[keypointrcnn] Keypoints scoring below this heatmap logit are written as -1 [default: 1.0].")  # fmt: skip
 @click.option("--min-size", type=click.IntRange(min=32), default=None,
               help="[keypointrcnn] Detector input size (shorter side) crops are upscaled to [default: 800].")  # fmt: skip
 @pass_app
-def estimate_cmd(app: App, images: Path, out: Path, backend: Backend, batch_size: int,
+def estimate_cmd(app: App, images: Path, out: Path, backend: PoseBackend, batch_size: int,
                  min_visibility: float | None, framing: str | None, scale: float | None,
                  weights: Path | None, min_score: float | None, min_size: int | None) -> None:  # fmt: skip
     """Estimate COCO-18 keypoints for every image and write them as a PG2-format CSV.
@@ -61,6 +60,10 @@ def estimate_cmd(app: App, images: Path, out: Path, backend: Backend, batch_size
 
     Example: reidaug poses estimate --images Market-1501-v15.09.15/bounding_box_train --out train.csv
     """
+    from reidaug.data.estimate import estimate
+    from reidaug.data.mediapipe_pose import parse_framings
+    from reidaug.device import resolve_device
+
     source = click.get_current_context().get_parameter_source("weights")
     if backend == "mediapipe" and source is ParameterSource.ENVIRONMENT:
         weights = None  # the environment's weights are for the other backend, not a user's flag
@@ -98,6 +101,8 @@ def show_cmd(app: App, annotations: Path, images: Path, out: Path, count: int) -
 
     Example: reidaug poses show --annotations train.csv --images bounding_box_train --out grid.png
     """
+    from reidaug.data.estimate import show
+
     n = show(annotations, images, out, count=count, seed=app.seed)
     app.info(f"drew {n} skeletons (right side red, left side blue)")
     click.echo(f"wrote {out}")

@@ -9,8 +9,7 @@ import click
 from rich.table import Table
 
 from reidaug.cli.app import App, pass_app, workers_option
-from reidaug.synthesis import export, synthesize
-from reidaug.synthesis.poses import STRATEGIES
+from reidaug.names import STRATEGIES
 
 
 @click.command("synthesize")
@@ -23,19 +22,42 @@ from reidaug.synthesis.poses import STRATEGIES
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint file [default: the run's latest].")  # fmt: skip
 @click.option(
-    "--poses", type=int, default=10, show_default=True, help="Target poses per training image."
+    "--poses",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Target poses per training image.",
 )
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Shard folder."
 )
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Dataset root, when it moved since training [default: the run's].")  # fmt: skip
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default="random",
+    show_default=True,
+    help="How target poses are drawn from the training pose bank: at random, the k-means "
+    "centroids of the bank, or farthest-point samples.",
+)
 @click.option("--seed", type=int, default=None,
               help="Seed of pose sampling and every other random choice of the job; the same seed "
                    "and checkpoint give byte-identical shards [default: the global --seed, 0].")  # fmt: skip
-@click.option("--shard-size", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Images per shard file.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Images per generator call.",
+)
 @click.option("--num-shards", type=click.IntRange(min=1), default=None,
               help="Split the job over N processes [default: torchrun's world size, else 1].")  # fmt: skip
 @click.option(
@@ -49,6 +71,8 @@ def synthesize_cmd(app: App, run, checkpoint, poses, out, root, strategy, seed, 
 
     Example: reidaug synthesize --run runs/00000-pg2-market1501 --poses 10 --seed 1 --out shards/
     """
+    from reidaug.synthesis import synthesize
+
     # the options that decide the images, canonical: verbosity, --out, workers and the process
     # split leave the shard bytes alone
     params = click.get_current_context().params
@@ -82,14 +106,26 @@ def synthesize_cmd(app: App, run, checkpoint, poses, out, root, strategy, seed, 
 
 
 @click.command("export")
-@click.option("--shards", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--shards",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Shard folder written by synthesize.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to create; the images go to OUT/bounding_box_train/.",
+)
 @pass_app
 def export_cmd(app: App, shards: Path, out: Path) -> None:
     """Write shards as a Market-1501-layout folder of JPEGs (pid and camera kept).
 
     Example: reidaug export --shards shards/ --out synthetic-market/
     """
+    from reidaug.synthesis import export
+
     with app.progress("exporting") as update:
         n = export(shards, out, progress=update)
     click.echo(f"wrote {n} images to {out / 'bounding_box_train'}")

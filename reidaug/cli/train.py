@@ -22,7 +22,7 @@ from reidaug.config import (
     Upsample,
     Variant,
 )
-from reidaug.training import RECIPES, train
+from reidaug.names import GENERATORS
 
 _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
@@ -40,7 +40,13 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @dataset_option
 @root_option
 @annotations_option
-@click.option("--model", type=click.Choice(sorted(RECIPES)), default="pg2", show_default=True)
+@click.option(
+    "--model",
+    type=click.Choice(GENERATORS),
+    default="pg2",
+    show_default=True,
+    help="pg2 (Ma et al., NIPS 2017) or mscgan (Tang et al.; multi-scale discriminators).",
+)
 @click.option(
     "--variant",
     type=click.Choice(get_args(Variant)),
@@ -48,7 +54,13 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     show_default=True,
     help="PG2 ablation: G1 with L1, G1 with pose-mask L1, G1+D, or G1+G2+D.",
 )
-@click.option("--stage", type=click.Choice(get_args(StageSel)), default="all", show_default=True)
+@click.option(
+    "--stage",
+    type=click.Choice(get_args(StageSel)),
+    default="all",
+    show_default=True,
+    help="Train stage 1 (G1), stage 2 (G2 + D, from a run whose stage 1 is done) or both.",
+)
 @click.option(
     "--iters",
     type=click.IntRange(min=1),
@@ -73,7 +85,13 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     default=None,
     help="Time budget: checkpoint and stop after this many minutes.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Pairs per optimiser step (both papers: 16).",
+)
 @click.option(
     "--width",
     type=click.IntRange(min=1),
@@ -173,7 +191,13 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     help="Weight of 1 - SSIM (the posegan protocol's 11x11 Gaussian window) of each generated "
     "image against its target, in every generator stage (0: off, both papers).",
 )
-@click.option("--heatmap", type=click.Choice(["pg2", "gaussian"]), default="pg2", show_default=True)
+@click.option(
+    "--heatmap",
+    type=click.Choice(["pg2", "gaussian"]),
+    default="pg2",
+    show_default=True,
+    help="Pose input: PG2's filled keypoint disks, or Pose-Transfer's Gaussian heatmaps.",
+)
 @click.option("--no-flip", is_flag=True, help="Disable left-right flip augmentation.")
 @click.option(
     "--workers",
@@ -181,9 +205,27 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     default=None,
     help="Data loader processes [default: 0 on a CPU, whose cores the training uses, 1 on CUDA].",
 )
-@click.option("--log-every", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--sample-every", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--log-every",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Steps between rows of stats.jsonl (mean losses over the window).",
+)
+@click.option(
+    "--sample-every",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Steps between sample sheets in RUN/samples/.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Steps between checkpoints in RUN/checkpoints/.",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -198,7 +240,7 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     help="Continue this run directory from its latest checkpoint.",
 )
 @click.option(
-    "--lambda-l1", type=float, default=None, help="Weight of the L1 term in stage 2 [PG2: 10]."
+    "--lambda-l1", type=click.FloatRange(min=0), default=None, help="Weight of the L1 term in stage 2 [PG2: 10]."
 )
 @click.option(
     "--lambda-adv",
@@ -207,11 +249,20 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     help="PG2 weight of the adversarial term [1]; 0 trains no D, so G2 (or G1 of --variant "
     "g1-d) learns the pose-mask L1 alone.",
 )
-@click.option("--lambda-bg", type=float, default=None, help="MsCGAN background-loss weight.")
-@click.option("--lambda-d1", type=float, default=None, help="MsCGAN weight of D1.")
-@click.option("--lambda-d2", type=float, default=None, help="MsCGAN weight of D2.")
 @click.option(
-    "--lambda-d3", type=float, default=None, help="MsCGAN weight of D3 (with --num-scales 3)."
+    "--lambda-bg", type=click.FloatRange(min=0), default=None, help="MsCGAN background-loss weight."
+)
+@click.option(
+    "--lambda-d1", type=click.FloatRange(min=0), default=None, help="MsCGAN weight of D1."
+)
+@click.option(
+    "--lambda-d2", type=click.FloatRange(min=0), default=None, help="MsCGAN weight of D2."
+)
+@click.option(
+    "--lambda-d3",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="MsCGAN weight of D3 (with --num-scales 3).",
 )
 @click.option(
     "--num-scales",
@@ -231,6 +282,8 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
 
     Example: reidaug train --dataset market1501 --root ../shared/data/market1501 --preset cpu --minutes 25
     """
+    from reidaug.training import train
+
     given = {k for k in kw if ctx.get_parameter_source(k) in _GIVEN}
     for k in ("seed", "device"):  # the global options count when given on the command line
         if ctx.parent is not None and ctx.parent.get_parameter_source(k) in _GIVEN:

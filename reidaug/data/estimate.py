@@ -34,9 +34,10 @@ from reidaug.data.keypoints import (
     write_annotations,
 )
 from reidaug.errors import UserError
+from reidaug.names import KEYPOINTRCNN_WEIGHTS, PoseBackend
 from reidaug.weights import find, load_state
 
-WEIGHTS_FILE = "keypointrcnn_resnet50_fpn_coco-fc266e95.pth"
+WEIGHTS_FILE = KEYPOINTRCNN_WEIGHTS
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 COCO17_NAMES: tuple[str, ...] = (
@@ -167,7 +168,7 @@ class KeypointRCNN:
         """Nothing to release (the detector is an ordinary module)."""
 
 
-Backend = Literal["auto", "mediapipe", "keypointrcnn"]
+Backend = PoseBackend
 
 
 def build_backend(

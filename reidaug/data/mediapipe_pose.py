@@ -25,6 +25,7 @@ from PIL import Image
 
 from reidaug.data.keypoints import KEYPOINT_NAMES, KP, LANDMARK_NAMES, MISSING, NUM_KEYPOINTS
 from reidaug.errors import UserError
+from reidaug.names import DEFAULT_FRAMINGS, DEFAULT_MIN_VISIBILITY, DEFAULT_SCALE
 
 #: MediaPipe's 33 pose landmarks, in its order (``mp.solutions.pose.PoseLandmark``, lower case).
 MEDIAPIPE_NAMES: tuple[str, ...] = (
@@ -42,11 +43,8 @@ COCO18_FROM_MEDIAPIPE: tuple[int | None, ...] = tuple(
     for n in KEYPOINT_NAMES
 )
 
-#: Defaults chosen from ``benchmarks/pose_agreement.py`` on 2,000 Market training images.
-DEFAULT_MIN_VISIBILITY = 0.7
-DEFAULT_SCALE = 4
-#: ``(margin, min_detection_confidence)`` tried in order until a person is found.
-DEFAULT_FRAMINGS: tuple[tuple[float, float], ...] = ((0.5, 0.5), (1.0, 0.2))
+# Defaults chosen from ``benchmarks/pose_agreement.py`` on 2,000 Market training images;
+# DEFAULT_FRAMINGS: ``(margin, min_detection_confidence)`` tried in order until a person is found.
 PIP_HINT = "pip install 'reidaug[pose]' (mediapipe 0.10.21, CPython 3.10 to 3.12)"
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from reidaug.errors import UserError
+from reidaug.names import OPTIMIZERS, SCHEDULERS, TRANSFORMS
 from reidaug.weights import load_state
 
 
@@ -73,8 +74,6 @@ def build_model(
     return model
 
 
-#: Training transforms of torchreid that a bench may ask for (``random_flip`` is the default).
-TRANSFORMS = ("random_flip", "random_crop", "random_patch", "color_jitter", "random_erase")
 
 
 def transforms(height: int, width: int, names: Sequence[str] = ("random_flip",)):
@@ -101,8 +100,6 @@ def cross_entropy(num_classes: int, label_smooth: bool = True) -> nn.Module:
     return _tr().losses.CrossEntropyLoss(num_classes, use_gpu=False, label_smooth=label_smooth)
 
 
-OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam")
-SCHEDULERS = ("single_step", "multi_step", "cosine")
 
 
 def check_choice(what: str, name: str, choices: Sequence[str]) -> None:

@@ -10,9 +10,10 @@ import numpy as np
 
 from reidaug.data import keypoints as K
 from reidaug.errors import UserError
+from reidaug.names import STRATEGIES
 
 Strategy = Literal["random", "kmeans", "farthest"]
-STRATEGIES: tuple[str, ...] = ("random", "kmeans", "farthest")
+
 
 
 def normalise(kps: np.ndarray) -> np.ndarray:

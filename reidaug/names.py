@@ -1,0 +1,27 @@
+"""The names and defaults a user chooses from, in one module that imports nothing heavy, so that
+the CLI can build its options (and answer ``--help``) without loading torch. Each registry
+(datasets, generators, metrics) is checked against its list here by the tests."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+DATASETS = ("market1501", "synthetic")
+GENERATORS = ("mscgan", "pg2")
+METRICS = ("ssim", "mssim", "ssim-fixed", "sharpness", "is", "mis", "fid", "idp")
+#: How ``synthesize`` picks target poses from the training pose bank.
+STRATEGIES: tuple[str, ...] = ("random", "kmeans", "farthest")
+
+#: The re-ID bench: named recipes, arms, and torchreid's choices it exposes.
+REID_RECIPES = ("cpu", "gpu")
+ARMS = ("baseline", "augmented")
+OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam")
+SCHEDULERS = ("single_step", "multi_step", "cosine")
+TRANSFORMS = ("random_flip", "random_crop", "random_patch", "color_jitter", "random_erase")
+
+#: Pose estimation: backends, torchvision's keypoint R-CNN weights file, MediaPipe's framing.
+PoseBackend = Literal["auto", "mediapipe", "keypointrcnn"]
+KEYPOINTRCNN_WEIGHTS = "keypointrcnn_resnet50_fpn_coco-fc266e95.pth"
+DEFAULT_MIN_VISIBILITY = 0.7
+DEFAULT_SCALE = 4
+DEFAULT_FRAMINGS: tuple[tuple[float, float], ...] = ((0.5, 0.5), (1.0, 0.2))
