@@ -20,7 +20,7 @@ SCHEDULERS = ("single_step", "multi_step", "cosine")
 TRANSFORMS = ("random_flip", "random_crop", "random_patch", "color_jitter", "random_erase")
 
 #: Pose estimation: backends, torchvision's keypoint R-CNN weights file, MediaPipe's framing.
-PoseBackend = Literal["auto", "mediapipe", "keypointrcnn"]
+PoseBackendName = Literal["auto", "mediapipe", "keypointrcnn"]
 KEYPOINTRCNN_WEIGHTS = "keypointrcnn_resnet50_fpn_coco-fc266e95.pth"
 DEFAULT_MIN_VISIBILITY = 0.7
 DEFAULT_SCALE = 4

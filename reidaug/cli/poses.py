@@ -14,7 +14,7 @@ from reidaug.names import (
     DEFAULT_MIN_VISIBILITY,
     DEFAULT_SCALE,
     KEYPOINTRCNN_WEIGHTS,
-    PoseBackend,
+    PoseBackendName,
 )
 
 _framings = ",".join(f"{m:g}:{c:g}" for m, c in DEFAULT_FRAMINGS)
@@ -30,7 +30,7 @@ def poses() -> None:
               help="Folder of person crops (.jpg/.png), not recursive.")  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Annotation CSV to write (the shipped Market format).")  # fmt: skip
-@click.option("--backend", type=click.Choice(get_args(PoseBackend)), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(get_args(PoseBackendName)), default="auto", show_default=True,
               help="auto: keypoint R-CNN when --weights are given, else MediaPipe when installed.")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images per detector call (and per progress update).")  # fmt: skip
@@ -50,7 +50,7 @@ def poses() -> None:
 @click.option("--min-size", type=click.IntRange(min=32), default=None,
               help="[keypointrcnn] Detector input size (shorter side) crops are upscaled to [default: 800].")  # fmt: skip
 @pass_app
-def estimate_cmd(app: App, images: Path, out: Path, backend: PoseBackend, batch_size: int,
+def estimate_cmd(app: App, images: Path, out: Path, backend: PoseBackendName, batch_size: int,
                  min_visibility: float | None, framing: str | None, scale: float | None,
                  weights: Path | None, min_score: float | None, min_size: int | None) -> None:  # fmt: skip
     """Estimate COCO-18 keypoints for every image and write them as a PG2-format CSV.

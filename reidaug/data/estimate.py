@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from reidaug.data.keypoints import (
     write_annotations,
 )
 from reidaug.errors import UserError
-from reidaug.names import KEYPOINTRCNN_WEIGHTS, PoseBackend
+from reidaug.names import KEYPOINTRCNN_WEIGHTS, PoseBackendName
 from reidaug.weights import find, load_state
 
 WEIGHTS_FILE = KEYPOINTRCNN_WEIGHTS
@@ -168,7 +168,7 @@ class KeypointRCNN:
         """Nothing to release (the detector is an ordinary module)."""
 
 
-Backend = PoseBackend
+Backend = PoseBackendName
 
 
 def build_backend(
