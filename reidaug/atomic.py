@@ -21,6 +21,31 @@ def temp_name(path: str | os.PathLike, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale(path: str | os.PathLike) -> None:
+    """Remove the temp siblings of ``path`` left by writers that were killed (their process is
+    gone), so that no later run trips over them or keeps a disk full."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    head = f".{path.name}."
+    for p in path.parent.iterdir():
+        if not p.name.startswith(head) or ".tmp" not in p.name:
+            continue
+        pid = p.name[len(head) :].split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            _remove(p)
+
+
 def _remove(p: Path) -> None:
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p, ignore_errors=True)
@@ -29,33 +54,47 @@ def _remove(p: Path) -> None:
             p.unlink()
 
 
+def write_error(e: BaseException, path: Path, what: str | None = None, kept: str | None = None):
+    """The ``UserError`` of a storage fault while writing ``path`` (``None`` for other errors):
+    ``could not write WHAT (reason); KEPT``."""
+    if not isinstance(e, Exception):
+        return None
+    known = storage_message(e, path.parent)
+    if known is None:
+        return None
+    reason = known.rsplit("(", 1)[-1].rstrip(")") if known.startswith("could not write") else known
+    tail = f"; {kept}" if kept else ""
+    return UserError(f"could not write {what or path} ({reason}){tail}")
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike, suffix: str = "", what: str | None = None, kept: str | None = None
+) -> Iterator[Path]:
     """Yield a temp path beside ``path``; when the block succeeds, rename it onto ``path``.
 
-    The block may write a file or make a folder there. On any failure the temp path is removed
+    The block may write a file or make a folder there (a folder replaces only an empty one). On any failure the temp path is removed
     and ``path`` keeps what it held; a storage fault (full disk, read-only folder, permission
-    denied) is raised as a ``UserError`` naming ``path``.
+    denied) is raised as a ``UserError``: ``could not write WHAT (reason); KEPT``.
 
     Args:
         suffix: appended to the temp name, for writers that pick a format by extension.
+        what: how the message names the file [default: its path].
+        kept: what the message says survives the failure.
     """
     path = Path(path)
     tmp = temp_name(path, suffix)
+    remove_stale(path)
     try:
         yield tmp
         if path.is_dir() and tmp.is_dir():
-            old = temp_name(path, ".old")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            _remove(old)
-        else:
-            os.replace(tmp, path)
+            path.rmdir()  # only an empty folder gives way; callers refuse a full one first
+        os.replace(tmp, path)
     except BaseException as e:
-        known = storage_message(e, path.parent) if isinstance(e, Exception) else None
+        err = write_error(e, path, what, kept)
         _remove(tmp)
-        if known is not None:
-            raise UserError(f"{known} (writing {path})") from None
+        if err is not None:
+            raise err from None
         raise
 
 

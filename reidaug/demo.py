@@ -9,13 +9,13 @@ baseline and the real target). Everything lands under one folder.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from reidaug.atomic import write_json, write_text
 from reidaug.bench import BenchConfig, bench
 from reidaug.config import TrainConfig
 from reidaug.data import SyntheticMarket, make_synthetic
@@ -164,9 +164,7 @@ def _summary(cfg, ds, run, syn, rep, records, times, seconds) -> dict:
 
 
 def _write(out: Path, summary: dict) -> None:
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, out / "summary.json")
+    write_json(out / "summary.json", summary)
     lines = [
         "# reidaug demo",
         "",
@@ -192,4 +190,4 @@ def _write(out: Path, summary: dict) -> None:
         + ", ".join(f"{k} {s:.0f} s" for k, s in summary["seconds"].items())
         + ".",
     ]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")  # fmt: skip
+    write_text(out / "summary.md", "\n".join(lines) + "\n")

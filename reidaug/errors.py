@@ -28,7 +28,7 @@ def storage_message(e: BaseException, folder: str | os.PathLike | None = None) -
     """
     if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
         where = f" {e.filename}" if e.filename else ""
-        return f"cannot write{where}: {_WRITE_ERRNOS[e.errno]}"
+        return f"could not write{where} ({_WRITE_ERRNOS[e.errno]})"
     text = str(e)
     if isinstance(e, RuntimeError) and any(
         k in text.lower()

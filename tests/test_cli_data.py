@@ -94,12 +94,10 @@ def test_malformed_csv_row(runner, broken):
 
 
 def test_unexpected_error_is_one_line_with_a_hint(runner, monkeypatch, synth_root):
-    import reidaug.cli.data as mod
-
     def boom(*a, **k):
         raise RuntimeError("kaboom\nsecond line")
 
-    monkeypatch.setattr(mod, "check_dataset", boom)
+    monkeypatch.setattr("reidaug.data.check.check_dataset", boom)  # what the command imports
     monkeypatch.delenv("REIDAUG_DEBUG", raising=False)
     r = run(runner, "data", "check", "--dataset", "synthetic", "--root", str(synth_root))
     assert r.exit_code == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from reidaug.cli import cli
+from reidaug.errors import UserError
 from reidaug.synthesis import ShardDataset, export, synthesize
 from reidaug.training import train
 from tests.helpers import tiny
@@ -99,7 +100,7 @@ def test_export_that_fails_midway_leaves_no_images(run, tmp_path, monkeypatch):
         return real(self, *a, **k)
 
     monkeypatch.setattr(Image.Image, "save", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match=r"could not write .*bounding_box_train \(no space left"):
         export(sh, tmp_path / "m")
     assert list((tmp_path / "m").rglob("*.jpg")) == []
     monkeypatch.setattr(Image.Image, "save", real)
@@ -144,7 +145,7 @@ def test_a_read_only_output_folder_is_one_error(synth_root, mounted, command):
         args[3:3] = ["--root", str(synth_root)]
     r = _reidaug(*args)
     assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
-    assert r.stderr.strip().splitlines()[-1].startswith("Error: cannot write")
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: could not write")
     assert "read-only file system" in r.stderr and "unexpected" not in r.stderr
 
 
@@ -175,7 +176,7 @@ def test_a_batch_too_large_for_memory_is_refused_before_training(
             "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"
         )
 
-    monkeypatch.setattr("reidaug.cli.train.train", oom)
+    monkeypatch.setattr("reidaug.training.train", oom)  # what the command imports
     r = runner.invoke(cli, [*args, "--batch-size", "4"])
     assert r.exit_code == 1
     assert (

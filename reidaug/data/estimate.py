@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reidaug.atomic import atomic_path
 from reidaug.data.keypoints import (
     KEYPOINT_NAMES,
     KP,
@@ -322,7 +323,6 @@ def show(
     rows = [np.concatenate(padded[r : r + columns], axis=1) for r in range(0, len(padded), columns)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    Image.fromarray(np.concatenate(rows, axis=0)).save(tmp)
-    os.replace(tmp, out)
+    with atomic_path(out, ".png") as tmp:
+        Image.fromarray(np.concatenate(rows, axis=0)).save(tmp)
     return len(pick)

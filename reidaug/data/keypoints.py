@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reidaug.atomic import atomic_path
 from reidaug.errors import UserError
 
 #: OpenPose's COCO-18 order (``POSE_COCO_BODY_PARTS``): the person's right eye and ear come
@@ -138,12 +139,10 @@ def write_annotations(path: str | os.PathLike, annotations: Mapping[str, np.ndar
     """Write annotations in the shipped CSV format, atomically (temp file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(HEADER + "\n")
         for name, kps in annotations.items():
             f.write(format_row(name, np.asarray(kps)) + "\n")
-    os.replace(tmp, path)
 
 
 def present(kps: np.ndarray) -> np.ndarray:

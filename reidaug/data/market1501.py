@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reidaug.atomic import atomic_path
 from reidaug.data import keypoints as K
 from reidaug.errors import UserError
 
@@ -219,9 +220,7 @@ def write_pairs(path: str | os.PathLike, pairs: list[tuple[str, str]]) -> None:
     """Write a ``from,to`` pairs CSV atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["from", "to"])
         w.writerows(pairs)
-    os.replace(tmp, path)

@@ -17,9 +17,7 @@ The output is byte-for-byte deterministic for a given ``(ids, seed)``.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from reidaug.atomic import atomic_path, write_json
 from reidaug.data import keypoints as K
 from reidaug.data.market1501 import Market1501, write_pairs
 from reidaug.errors import UserError
@@ -589,59 +588,54 @@ def make_synthetic(
         plan["gallery"].append(_Shot(0, cam, 1, frame, 1, "person"))
         plan["gallery"].append(_Shot(-1, cam, 1, frame + 3, 1 + j % 8, "junk"))
 
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    folders = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
-    for f in (*folders.values(), "annotations"):
-        (tmp / f).mkdir(parents=True)
-    total = sum(len(v) for v in plan.values())
-    done = 0
-    ann: dict[str, dict[str, np.ndarray]] = {"train": {}, "gallery": {}}
-    for split, lst in plan.items():
-        for shot in lst:
-            r = np.random.default_rng([seed, 3, shot.frame, shot.cam, max(shot.pid, 0) + 1])
-            cam = cams[shot.cam]
-            bg = render_background(cam, r)
-            if shot.kind == "junk":
-                kp_ann = np.full((18, 2), K.MISSING, dtype=np.int64)
-                img = finish(bg, cam, r)
-            else:
-                look = looks[shot.pid] if shot.pid > 0 else make_look(r)
-                kp = sample_pose(r)
-                img = finish(draw_person(kp, look, bg), cam, r)
-                kp_ann = to_annotation(kp, drop_prob=0.03, rng=r)
-                if r.uniform() < 0.03:  # detector found nobody
-                    kp_ann[:] = K.MISSING
-            img.save(tmp / folders[split] / shot.name, format="JPEG", quality=92)
-            if split in ann:
-                ann[split][shot.name] = kp_ann
-            done += 1
-            if progress:
-                progress(done, total)
-    K.write_annotations(tmp / "annotations" / Market1501.annotation_files["train"], ann["train"])
-    K.write_annotations(
-        tmp / "annotations" / Market1501.annotation_files["gallery"], ann["gallery"]
-    )
+    with atomic_path(out) as tmp:
+        folders = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+        for f in (*folders.values(), "annotations"):
+            (tmp / f).mkdir(parents=True)
+        total = sum(len(v) for v in plan.values())
+        done = 0
+        ann: dict[str, dict[str, np.ndarray]] = {"train": {}, "gallery": {}}
+        for split, lst in plan.items():
+            for shot in lst:
+                r = np.random.default_rng([seed, 3, shot.frame, shot.cam, max(shot.pid, 0) + 1])
+                cam = cams[shot.cam]
+                bg = render_background(cam, r)
+                if shot.kind == "junk":
+                    kp_ann = np.full((18, 2), K.MISSING, dtype=np.int64)
+                    img = finish(bg, cam, r)
+                else:
+                    look = looks[shot.pid] if shot.pid > 0 else make_look(r)
+                    kp = sample_pose(r)
+                    img = finish(draw_person(kp, look, bg), cam, r)
+                    kp_ann = to_annotation(kp, drop_prob=0.03, rng=r)
+                    if r.uniform() < 0.03:  # detector found nobody
+                        kp_ann[:] = K.MISSING
+                img.save(tmp / folders[split] / shot.name, format="JPEG", quality=92)
+                if split in ann:
+                    ann[split][shot.name] = kp_ann
+                done += 1
+                if progress:
+                    progress(done, total)
+        K.write_annotations(tmp / "annotations" / Market1501.annotation_files["train"], ann["train"])
+        K.write_annotations(
+            tmp / "annotations" / Market1501.annotation_files["gallery"], ann["gallery"]
+        )
 
-    # test pairs: same-id gallery pairs with a valid pose at both ends
-    by_pid: dict[int, list[str]] = {}
-    for shot in plan["gallery"]:
-        if shot.pid > 0 and K.is_valid_pose(ann["gallery"][shot.name]):
-            by_pid.setdefault(shot.pid, []).append(shot.name)
-    candidates = [(a, b) for names in by_pid.values() for a in names for b in names if a != b]
-    pr = np.random.default_rng([seed, 4])
-    take = pr.choice(len(candidates), size=min(test_pairs, len(candidates)), replace=False)
-    write_pairs(tmp / "annotations" / Market1501.pairs_file, [candidates[i] for i in sorted(take)])
-    summary = {
-        "generator": "reidaug.data.synthetic",
-        "ids": ids,
-        "seed": seed,
-        "images": {k: len(v) for k, v in plan.items()},
-        "test_pairs": int(len(take)),
-    }
-    (tmp / "info.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if out.exists():
-        out.rmdir()
-    os.replace(tmp, out)
+        # test pairs: same-id gallery pairs with a valid pose at both ends
+        by_pid: dict[int, list[str]] = {}
+        for shot in plan["gallery"]:
+            if shot.pid > 0 and K.is_valid_pose(ann["gallery"][shot.name]):
+                by_pid.setdefault(shot.pid, []).append(shot.name)
+        candidates = [(a, b) for names in by_pid.values() for a in names for b in names if a != b]
+        pr = np.random.default_rng([seed, 4])
+        take = pr.choice(len(candidates), size=min(test_pairs, len(candidates)), replace=False)
+        write_pairs(tmp / "annotations" / Market1501.pairs_file, [candidates[i] for i in sorted(take)])
+        summary = {
+            "generator": "reidaug.data.synthetic",
+            "ids": ids,
+            "seed": seed,
+            "images": {k: len(v) for k, v in plan.items()},
+            "test_pairs": int(len(take)),
+        }
+        write_json(tmp / "info.json", summary)
     return summary

@@ -20,7 +20,6 @@ import bisect
 import io
 import json
 import os
-import shutil
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from reidaug.errors import UserError, storage_message
+from reidaug.atomic import atomic_path, write_json
+from reidaug.errors import UserError
 from reidaug.weights import file_sha256
 
 SHARD_PATTERN = "shard-{:05d}.h5"
@@ -49,7 +49,6 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
     On any error (a full disk included) the temp file is removed and a ``UserError`` raised;
     finished shards are never touched.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
     n = len(data["images"])
     buf = io.BytesIO()  # HDF5 is built in memory: its library never meets a full disk
     with h5py.File(buf, "w", libver="latest", track_order=True) as f:
@@ -72,16 +71,8 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
         for k, v in attrs.items():
             f.attrs[k] = v
         f.attrs["num_images"] = n
-    try:
+    with atomic_path(path, what=path.name, kept="finished shards are kept") as tmp:
         _write_file(tmp, buf.getbuffer())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        why = e.strerror or storage_message(e) or str(e)
-        raise UserError(f"could not write {path.name} ({why}); finished shards are kept") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_file(path: Path, data: memoryview) -> None:
@@ -124,9 +115,7 @@ def write_manifest(folder: Path, job: dict, total_shards: int) -> dict:
         "complete": len(shards) == total_shards,
         "shards": shards,
     }
-    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, folder / MANIFEST)
+    write_json(folder / MANIFEST, manifest)
     return manifest
 
 
@@ -282,17 +271,9 @@ def export(
     if final.exists() and any(final.iterdir()):
         raise UserError(f"output folder exists and is not empty: {final}")
     final.parent.mkdir(parents=True, exist_ok=True)
-    out = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    try:
+    with atomic_path(final) as out:
+        out.mkdir()
         done = _export(ds, out, progress)
-        if final.exists():  # an empty folder
-            final.rmdir()
-        os.replace(out, final)
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
     return done
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from reidaug import __version__
-from reidaug.errors import UserError, storage_message
+from reidaug.atomic import atomic_path
+from reidaug.errors import UserError
 
 
 def rng_state() -> dict:
@@ -48,16 +49,8 @@ def save(path: str | os.PathLike, payload: dict) -> Path:
     """Write ``payload`` atomically to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path, what=f"checkpoint {path}", kept="earlier checkpoints are kept") as tmp:
         torch.save({"reidaug_version": __version__, **payload}, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # a full disk: torch raises RuntimeError
-        why = getattr(e, "strerror", None) or storage_message(e, path.parent) or type(e).__name__
-        tmp.unlink(missing_ok=True)
-        raise UserError(
-            f"could not write checkpoint {path} ({why}); earlier checkpoints are kept"
-        ) from None
     return path
 
 

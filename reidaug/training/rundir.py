@@ -11,15 +11,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reidaug.atomic import atomic_path, save_figure, write_text
 from reidaug.config import TrainConfig
 from reidaug.data.pairs import to_uint8
 
 
 def write_options(run: Path, cfg: TrainConfig) -> None:
     """Write ``training_options.json`` atomically (temp file renamed into place)."""
-    tmp = run / ".training_options.json.tmp"
-    tmp.write_text(cfg.to_json() + "\n")
-    tmp.replace(run / "training_options.json")
+    write_text(run / "training_options.json", cfg.to_json() + "\n")
 
 
 def create(runs: str | Path, cfg: TrainConfig) -> Path:
@@ -73,9 +72,7 @@ def keep_stats_until(run: Path, global_step: int) -> tuple[int, int]:
     keep = [r for r in records if r.get("global_step", 0) <= global_step]
     if len(keep) == len(records) and not torn:
         return 0, 0
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
-    tmp.replace(p)
+    write_text(p, "".join(json.dumps(r) + "\n" for r in keep))
     return len(records) - len(keep), torn
 
 
@@ -96,9 +93,8 @@ def save_grid(path: Path, columns: list[torch.Tensor]) -> None:
     ]
     grid = np.concatenate(rows, axis=0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(grid).save(tmp)
-    tmp.replace(path)
+    with atomic_path(path, ".png") as tmp:
+        Image.fromarray(grid).save(tmp)
 
 
 def plot_curves(run: Path) -> None:
@@ -120,7 +116,4 @@ def plot_curves(run: Path) -> None:
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("global step")
     fig.tight_layout()
-    tmp = run / ".curves.tmp.png"
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    tmp.replace(run / "curves.png")
+    save_figure(run / "curves.png", fig, dpi=80)
