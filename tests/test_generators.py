@@ -29,13 +29,19 @@ def test_additive_skips_add_encoder_features_and_cost_less(model):
     n = {k: sum(p.numel() for p in v["G1"].parameters()) for k, v in (("c", concat), ("a", add))}
     if model == "pg2":
         assert n["a"] < n["c"]
-    # the skip is really used: zeroing one encoder level changes the output
+    # the skip is really used: perturbing only what one level's skip carries into the decoder
+    # (the encoder path below it is untouched) changes the output
     torch.manual_seed(0)
     y0 = g(x)
-    with torch.no_grad():
-        g.enc[1].conv2[0].weight.zero_()
-        g.enc[1].conv2[0].bias.zero_()
+    join, level_hw = g._join, (64, 32)  # the second encoder level's maps
+
+    def perturbed(h, skip):
+        return join(h, skip + 1.0 if tuple(skip.shape[-2:]) == level_hw else skip)
+
+    g._join = perturbed
     assert not torch.allclose(g(x), y0)
+    g._join = join
+    torch.testing.assert_close(g(x), y0)
 
 
 def test_the_cpu_preset_and_flags_on_top(runner, synth_root, tmp_path):

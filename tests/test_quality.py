@@ -7,7 +7,9 @@ from skimage.filters import gaussian
 
 from reidaug.cli import cli
 from reidaug.data import SyntheticMarket
+from reidaug.data.pairs import load_image
 from reidaug.metrics import evaluate
+from reidaug.metrics.idp import IdpScorer
 from reidaug.metrics.sharpness import high_frequency_energy, laplacian_variance
 from reidaug.reidnet.model import load
 from reidaug.synthesis import synthesize
@@ -48,7 +50,7 @@ def trained(synth_root, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_idp_and_sharpness_on_a_trained_g1(trained, tmp_path, monkeypatch):
+def test_idp_and_sharpness_on_a_trained_g1(trained, synth_root, tmp_path, monkeypatch):
     monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
     said = []
     recs = evaluate(run=trained, protocols=["posegan"], metrics=["idp", "sharpness"], limit=96,
@@ -64,6 +66,19 @@ def test_idp_and_sharpness_on_a_trained_g1(trained, tmp_path, monkeypatch):
     )
     assert all(0 <= v[(m, s)] <= 1 for m in ("idp-rank1", "idp-mAP")
                for s in ("G1", "copy baseline", "real target", "judge (real queries)"))  # fmt: skip
+    # each source is scored on its own images: the same judge ranking the pairs' condition and
+    # target images by hand gives the copy-baseline and real-target figures exactly
+    (judge,) = (tmp_path / "cache" / "reid").glob("*.pt")
+    ds = SyntheticMarket(synth_root)
+    model, meta = load(judge)
+    scorer = IdpScorer(model, meta, ds)
+    pairs = ds.test_pairs()[:96]
+    gallery = ds.split_dir("gallery")
+    for src, k in (("copy baseline", 0), ("real target", 1)):
+        images = np.stack([load_image(gallery / p[k]) for p in pairs])
+        scorer.add(src, images, pairs)
+        assert scorer.score(src)["mAP"] == pytest.approx(v[("idp-mAP", src)]), src
+        assert scorer.score(src)["rank1"] == pytest.approx(v[("idp-rank1", src)]), src
     # a trained G1 is blurrier than the photographs; the reference row is exactly 1
     assert v[("lapvar", "G1")] < 0.8 and v[("hfe", "G1")] < 0.8, v
     assert v[("lapvar", "real target")] == pytest.approx(1.0)
