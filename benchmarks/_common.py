@@ -18,9 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def market_root() -> Path | None:
-    root = Path(
-        os.environ.get("REIDAUG_DATA", REPO.parent / "shared" / "data" / "market1501")
-    )
+    root = Path(os.environ.get("REIDAUG_DATA", REPO.parent / "shared" / "data" / "market1501"))
     return root if (root / "annotations").is_dir() else None
 
 
@@ -60,8 +58,10 @@ class Spread:
     def line(self, label: str, goal: str) -> str:
         """``label  median  (median of n; min a, max b; goal g)``: the form run_all.py reads."""
         v = self.values
-        return (f"  {label:<15} {self.median:8.3f}   (median of {len(v)}; min {min(v):.3f}, "
-                f"max {max(v):.3f}; goal {goal})")  # fmt: skip
+        return (
+            f"  {label:<15} {self.median:8.3f}   (median of {len(v)}; min {min(v):.3f}, "
+            f"max {max(v):.3f}; goal {goal})"
+        )
 
 
 def alternate(side_a: Callable[[], A], side_b: Callable[[], B], repeat: int) -> list[tuple[A, B]]:

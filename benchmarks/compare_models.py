@@ -45,9 +45,21 @@ def main() -> None:
         out = args.out or Path(tmp) / "runs"
         rows = {}
         for model in ("pg2", "mscgan"):
-            cfg = TrainConfig(model=model, dataset=args.dataset, root=str(root), width=args.width, d_width=args.width,
-                              iters1=args.iters1, iters2=args.iters2, batch_size=args.batch_size, lr=args.lr,
-                              seed=args.seed, out=str(out), log_every=100, sample_every=10**6)  # fmt: skip
+            cfg = TrainConfig(
+                model=model,
+                dataset=args.dataset,
+                root=str(root),
+                width=args.width,
+                d_width=args.width,
+                iters1=args.iters1,
+                iters2=args.iters2,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                seed=args.seed,
+                out=str(out),
+                log_every=100,
+                sample_every=10**6,
+            )
             run = train(cfg)
             recs = evaluate(
                 run=run, protocols=["pg2", "posegan"], metrics=["ssim", "mssim"], limit=args.limit
@@ -55,8 +67,13 @@ def main() -> None:
             rows[model] = {(r["metric"], r["protocol"], r["source"]): r["value"] for r in recs}
     cols = [(m, p) for p in ("pg2", "posegan") for m in ("ssim", "mssim")]
     print(f"{'':16}" + "".join(f"{m + ' (' + p + ')':>18}" for m, p in cols))
-    for label, model, src in (("PG2 G1", "pg2", "G1"), ("PG2 G1+G2", "pg2", "G2"), ("MsCGAN G1", "mscgan", "G1"),
-                              ("MsCGAN G1+G2", "mscgan", "G2"), ("copy baseline", "pg2", "copy baseline")):  # fmt: skip
+    for label, model, src in (
+        ("PG2 G1", "pg2", "G1"),
+        ("PG2 G1+G2", "pg2", "G2"),
+        ("MsCGAN G1", "mscgan", "G1"),
+        ("MsCGAN G1+G2", "mscgan", "G2"),
+        ("copy baseline", "pg2", "copy baseline"),
+    ):
         print(f"{label:16}" + "".join(f"{rows[model][(m, p, src)]:18.4f}" for m, p in cols))
 
 

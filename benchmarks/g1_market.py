@@ -45,10 +45,22 @@ def main() -> None:
         sys.exit("Error: real Market-1501 not found: pass --root or set REIDAUG_DATA")
     run = args.run
     if run is None:
-        cfg = TrainConfig(dataset="market1501", root=str(args.root), variant=args.variant, width=args.width,
-                          heatmap=args.heatmap, workers=args.workers,
-                          batch_size=args.batch_size, lr=args.lr, iters1=10**7, max_seconds=args.minutes * 60,
-                          out=str(args.out), log_every=100, sample_every=2000, checkpoint_every=2000)  # fmt: skip
+        cfg = TrainConfig(
+            dataset="market1501",
+            root=str(args.root),
+            variant=args.variant,
+            width=args.width,
+            heatmap=args.heatmap,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            iters1=10**7,
+            max_seconds=args.minutes * 60,
+            out=str(args.out),
+            log_every=100,
+            sample_every=2000,
+            checkpoint_every=2000,
+        )
         t = time.time()
         run = train(cfg, log=print)
         print(f"trained {time.time() - t:.0f} s -> {run}")

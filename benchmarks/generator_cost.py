@@ -22,8 +22,12 @@ from reidaug.training import build_recipe
 def batch(n: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     img = lambda: torch.rand(n, 3, 128, 64, generator=g) * 2 - 1  # noqa: E731
-    return {"condition": img(), "target": img(), "target_pose": torch.rand(n, 18, 128, 64, generator=g),
-            "target_mask": (torch.rand(n, 1, 128, 64, generator=g) > 0.5).float()}  # fmt: skip
+    return {
+        "condition": img(),
+        "target": img(),
+        "target_pose": torch.rand(n, 18, 128, 64, generator=g),
+        "target_mask": (torch.rand(n, 1, 128, 64, generator=g) > 0.5).float(),
+    }
 
 
 def main() -> None:
@@ -41,8 +45,14 @@ def main() -> None:
     for w in widths:
         for skip in ("concat", "add"):
             for fmt in formats:
-                cfg = TrainConfig(variant="g1-posemask", width=w, skip=skip, lr=2e-4, device="cpu",
-                                  channels_last=fmt == "channels_last")  # fmt: skip
+                cfg = TrainConfig(
+                    variant="g1-posemask",
+                    width=w,
+                    skip=skip,
+                    lr=2e-4,
+                    device="cpu",
+                    channels_last=fmt == "channels_last",
+                )
                 r = build_recipe(cfg, torch.device("cpu"))
                 r.train_mode(r.stages()[0])
                 for _ in range(2):  # warm-up
@@ -55,11 +65,15 @@ def main() -> None:
             for _ in range(args.steps):
                 r.step("1", one)
             rates[key].append(args.steps * args.batch_size / (time.perf_counter() - t))
-    print(f"G1 stage-1 step, batch {args.batch_size}, {torch.get_num_threads()} threads, "
-          f"median of {args.repeat} interleaved rounds of {args.steps} steps")  # fmt: skip
+    print(
+        f"G1 stage-1 step, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+        f"median of {args.repeat} interleaved rounds of {args.steps} steps"
+    )
     for (w, skip, fmt), v in rates.items():
-        print(f"  width {w:3d} {skip:6s} {fmt:13s} {statistics.median(v):7.1f} images/s  "
-              f"(min {min(v):.1f}, max {max(v):.1f})")  # fmt: skip
+        print(
+            f"  width {w:3d} {skip:6s} {fmt:13s} {statistics.median(v):7.1f} images/s  "
+            f"(min {min(v):.1f}, max {max(v):.1f})"
+        )
     for w in widths:
         for fmt in formats:
             add, cat = (statistics.median(rates[(w, s, fmt)]) for s in ("add", "concat"))

@@ -90,11 +90,18 @@ def main() -> None:
     ap.add_argument("--backend", choices=("mediapipe", "keypointrcnn"), default="mediapipe")
     ap.add_argument("--limit", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--framings", default="0:0.5;0.25:0.5;0.5:0.5;1:0.5;1:0.2;0.5:0.5,1:0.2",
-                    help="[mediapipe] framings to compare, ';'-separated; each as the CLI's --framing")  # fmt: skip
+    ap.add_argument(
+        "--framings",
+        default="0:0.5;0.25:0.5;0.5:0.5;1:0.5;1:0.2;0.5:0.5,1:0.2",
+        help="[mediapipe] framings to compare, ';'-separated; each as the CLI's --framing",
+    )
     ap.add_argument("--scale", type=float, default=4, help="[mediapipe] bicubic upscale")
-    ap.add_argument("--thresholds", default=None,
-                    help="visibility (mediapipe, default 0.3,0.5,0.7) or keypoint score (keypointrcnn, default 0,1,2)")  # fmt: skip
+    ap.add_argument(
+        "--thresholds",
+        default=None,
+        help="visibility (mediapipe, default 0.3,0.5,0.7) or keypoint score "
+        "(keypointrcnn, default 0,1,2)",
+    )
     ap.add_argument("--weights", type=Path, default=None, help="[keypointrcnn] default: hub cache")
     ap.add_argument("--min-size", type=int, default=800, help="[keypointrcnn]")
     ap.add_argument("--json", type=Path, default=None, help="write every figure here")
@@ -132,23 +139,38 @@ def main() -> None:
             ours = np.stack(
                 [np.full((18, 2), MISSING) if r is None else convert(r, th) for r in raw]
             )
-            rows.append({"backend": args.backend, "scale": args.scale if framing else None,
-                         "framing": framing, "threshold": th, "seconds": secs,
-                         **agreement(ours, ref, found)})  # fmt: skip
-    head = f"{'framing':>13} {'thresh':>6} {'detected':>8} {'<=4px':>6} {'<=8px':>6} {'mean px':>7} {'median':>6} {'miss-agree':>10} {'s':>5}"
+            rows.append(
+                {
+                    "backend": args.backend,
+                    "scale": args.scale if framing else None,
+                    "framing": framing,
+                    "threshold": th,
+                    "seconds": secs,
+                    **agreement(ours, ref, found),
+                }
+            )
+    head = (
+        f"{'framing':>13} {'thresh':>6} {'detected':>8} {'<=4px':>6} {'<=8px':>6} "
+        f"{'mean px':>7} {'median':>6} {'miss-agree':>10} {'s':>5}"
+    )
     print(head)
     for r in rows:
-        print(f"{r['framing'] or '-':>13} {r['threshold']:>6.2f} {r['detected']:>8.3f} {r['within_4px']:>6.3f} "
-              f"{r['within_8px']:>6.3f} {r['mean_px']:>7.2f} {r['median_px']:>6.2f} "
-              f"{r['missing_agreement']:>10.3f} {r['seconds']:>5.0f}")  # fmt: skip
+        print(
+            f"{r['framing'] or '-':>13} {r['threshold']:>6.2f} {r['detected']:>8.3f} "
+            f"{r['within_4px']:>6.3f} "
+            f"{r['within_8px']:>6.3f} {r['mean_px']:>7.2f} {r['median_px']:>6.2f} "
+            f"{r['missing_agreement']:>10.3f} {r['seconds']:>5.0f}"
+        )
     default = (",".join(f"{m:g}:{c:g}" for m, c in DEFAULT_FRAMINGS), DEFAULT_MIN_VISIBILITY)
     chosen = [r for r in rows if (r["framing"], r["threshold"]) == default]
     best = chosen[0] if chosen else max(rows, key=lambda r: (r["detected"] >= 0.9, r["within_8px"]))
     print(f"\nper keypoint at framing {best['framing']}, threshold {best['threshold']}:")
     print(f"  {'kp':5} {'both':>5} {'<=4px':>6} {'<=8px':>6} {'mean px':>7} {'miss-agree':>10}")
     for name, f in best["per_keypoint"].items():
-        print(f"  {name:5} {f['both_present']:>5} {f['within_4px']:>6.3f} {f['within_8px']:>6.3f} "
-              f"{f['mean_px']:>7.2f} {f['missing_agreement']:>10.3f}")  # fmt: skip
+        print(
+            f"  {name:5} {f['both_present']:>5} {f['within_4px']:>6.3f} {f['within_8px']:>6.3f} "
+            f"{f['mean_px']:>7.2f} {f['missing_agreement']:>10.3f}"
+        )
     if args.json:
         args.json.write_text(
             json.dumps({"images": [p.name for p in paths], "rows": rows}, indent=1)

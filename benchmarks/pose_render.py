@@ -47,9 +47,11 @@ def main() -> None:
     recipe.train_mode(recipe.stages()[0])
     b = args.batch_size
     batch = {
-        "condition": torch.randn(b, 3, 128, 64), "target": torch.randn(b, 3, 128, 64),
-        "target_pose": torch.randn(b, 18, 128, 64), "target_mask": torch.ones(b, 1, 128, 64),
-    }  # fmt: skip
+        "condition": torch.randn(b, 3, 128, 64),
+        "target": torch.randn(b, 3, 128, 64),
+        "target_pose": torch.randn(b, 18, 128, 64),
+        "target_mask": torch.ones(b, 1, 128, 64),
+    }
 
     def render_rate() -> float:  # one core, as one loader worker has
         torch.set_num_threads(1)

@@ -34,8 +34,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         make_synthetic(tmp / "synth", ids=16)
-        cfg = TrainConfig(dataset="synthetic", root=str(tmp / "synth"), width=4, d_width=4, iters1=1, iters2=1,
-                          batch_size=2, workers=0, out=str(tmp / "runs"), sample_every=10**6)  # fmt: skip
+        cfg = TrainConfig(
+            dataset="synthetic",
+            root=str(tmp / "synth"),
+            width=4,
+            d_width=4,
+            iters1=1,
+            iters2=1,
+            batch_size=2,
+            workers=0,
+            out=str(tmp / "runs"),
+            sample_every=10**6,
+        )
         run = train(cfg)
         synthesize(
             tmp / "shards", run=run, poses=args.poses, shard_size=1000, workers=0, device="cpu"

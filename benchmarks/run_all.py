@@ -21,19 +21,49 @@ HERE = Path(__file__).resolve().parent
 
 # (name, script and small-budget arguments, label of the printed figure, goal text, test)
 BENCHMARKS = [
-    ("CLI answer time vs 0.5 s (slowest --help)", ["cli_startup.py", "--repeat", "3"],
-     "ratio", "<= 1", lambda v: v <= 1),
-    ("pose rendering vs training consumption", ["pose_render.py", "--samples", "200"],
-     "ratio", ">= 10x", lambda v: v >= 10),
-    ("train step vs bare forward+backward", ["train_step.py", "--iters", "30"],
-     "ratio", "<= 1.05", lambda v: v <= 1.05),
-    ("synthesis vs bare forward", ["synthesize.py", "--poses", "1"],
-     "ratio", ">= 0.90", lambda v: v >= 0.90),
-    ("synthesis peak memory, 4x larger job", ["synthesize.py", "--poses", "1"],
-     "memory ratio", "~1.0 (<= 1.2)", lambda v: v <= 1.2),
-    ("shard read vs torchreid JPEG read", ["reid_io.py", "--poses", "4"],
-     "ratio jpeg/shard", ">= 1", lambda v: v >= 1),
-]  # fmt: skip
+    (
+        "CLI answer time vs 0.5 s (slowest --help)",
+        ["cli_startup.py", "--repeat", "3"],
+        "ratio",
+        "<= 1",
+        lambda v: v <= 1,
+    ),
+    (
+        "pose rendering vs training consumption",
+        ["pose_render.py", "--samples", "200"],
+        "ratio",
+        ">= 10x",
+        lambda v: v >= 10,
+    ),
+    (
+        "train step vs bare forward+backward",
+        ["train_step.py", "--iters", "30"],
+        "ratio",
+        "<= 1.05",
+        lambda v: v <= 1.05,
+    ),
+    (
+        "synthesis vs bare forward",
+        ["synthesize.py", "--poses", "1"],
+        "ratio",
+        ">= 0.90",
+        lambda v: v >= 0.90,
+    ),
+    (
+        "synthesis peak memory, 4x larger job",
+        ["synthesize.py", "--poses", "1"],
+        "memory ratio",
+        "~1.0 (<= 1.2)",
+        lambda v: v <= 1.2,
+    ),
+    (
+        "shard read vs torchreid JPEG read",
+        ["reid_io.py", "--poses", "4"],
+        "ratio jpeg/shard",
+        ">= 1",
+        lambda v: v >= 1,
+    ),
+]
 
 
 def figure(output: str, label: str) -> tuple[float, int, float, float] | None:

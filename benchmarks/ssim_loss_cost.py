@@ -52,8 +52,10 @@ def main() -> None:
     plain = Spread(tuple(a for a, _ in pairs))
     ssim = Spread(tuple(b for _, b in pairs))
     ratio = Spread(tuple(b / a for a, b in pairs))
-    print(f"G1 stage-1 step, preset {args.preset}, batch {cfg.batch_size}, "
-          f"{torch.get_num_threads()} threads, {args.steps} steps a round")  # fmt: skip
+    print(
+        f"G1 stage-1 step, preset {args.preset}, batch {cfg.batch_size}, "
+        f"{torch.get_num_threads()} threads, {args.steps} steps a round"
+    )
     print(f"  without      {plain.median * 1000:8.1f} ms a step (median)")
     print(f"  lambda_ssim {args.weight:g} {ssim.median * 1000:6.1f} ms a step (median)")
     print(ratio.line("ratio", "1 = free: equal iterations in equal minutes"))

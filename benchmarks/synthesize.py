@@ -67,8 +67,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "synth"
         make_synthetic(root, ids=16)
-        cfg = TrainConfig(dataset="synthetic", root=str(root), width=args.width, d_width=args.width, iters1=1,
-                          iters2=1, batch_size=2, workers=0, out=str(Path(tmp) / "runs"), sample_every=10**6)  # fmt: skip
+        cfg = TrainConfig(
+            dataset="synthetic",
+            root=str(root),
+            width=args.width,
+            d_width=args.width,
+            iters1=1,
+            iters2=1,
+            batch_size=2,
+            workers=0,
+            out=str(Path(tmp) / "runs"),
+            sample_every=10**6,
+        )
         run = train(cfg)
         recipe = load_generator(run).recipe
         b = args.batch_size
@@ -79,8 +89,18 @@ def main() -> None:
             """The small and the 4x larger job, each in a fresh process and a fresh folder."""
             out = []
             for poses in (args.poses, 4 * args.poses):
-                cmd = [sys.executable, __file__, "--batch-size", str(b), "--workers", str(args.workers),
-                       "--child", str(run), str(poses), str(Path(tmp) / f"shards-{next(jobs)}")]  # fmt: skip
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--batch-size",
+                    str(b),
+                    "--workers",
+                    str(args.workers),
+                    "--child",
+                    str(run),
+                    str(poses),
+                    str(Path(tmp) / f"shards-{next(jobs)}"),
+                ]
                 done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 out.append(json.loads(done.stdout.splitlines()[-1]))
             return out[0], out[1]
@@ -92,13 +112,17 @@ def main() -> None:
         pairs = alternate(end_to_end, bare, args.repeat)
     large = [lg for (_, lg), _ in pairs]
     print(f"synthesis  width={args.width} batch={b} workers={args.workers}")
-    print(f"  end-to-end      {Spread(tuple(x['images_s'] for x in large)).median:8.1f} images/s "
-          f"(median; {large[0]['images']} images)")  # fmt: skip
+    print(
+        f"  end-to-end      {Spread(tuple(x['images_s'] for x in large)).median:8.1f} images/s "
+        f"(median; {large[0]['images']} images)"
+    )
     print(f"  bare forward    {Spread(tuple(r for _, r in pairs)).median:8.1f} images/s (median)")
     print(Spread(tuple(lg["images_s"] / r for (_, lg), r in pairs)).line("ratio", ">= 0.90"))
     small = pairs[0][0][0]
-    print(f"  peak RSS        {small['peak_rss_mb']:8.0f} MB for {small['images']} images, "
-          f"{large[0]['peak_rss_mb']:.0f} MB for {large[0]['images']} images")  # fmt: skip
+    print(
+        f"  peak RSS        {small['peak_rss_mb']:8.0f} MB for {small['images']} images, "
+        f"{large[0]['peak_rss_mb']:.0f} MB for {large[0]['images']} images"
+    )
     rss = Spread(tuple(lg["peak_rss_mb"] / sm["peak_rss_mb"] for (sm, lg), _ in pairs))
     print(rss.line("memory ratio", "~1.0, <= 1.2"))
 

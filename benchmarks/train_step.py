@@ -48,11 +48,22 @@ def measure(args: argparse.Namespace, market: Path | None) -> dict:
         if market is None:
             make_synthetic(root, ids=16)
         runs = Path(tmp) / "runs"
-        cfg = TrainConfig.from_preset(args.preset, dataset="market1501" if market else "synthetic",
-                                      root=str(root), width=args.width, batch_size=batch, iters1=args.iters,
-                                      variant=args.variant, workers=args.workers, out=str(runs),
-                                      log_every=10**6, sample_every=10**6, checkpoint_every=10**6,
-                                      lr=1e-4, stage="1")  # fmt: skip
+        cfg = TrainConfig.from_preset(
+            args.preset,
+            dataset="market1501" if market else "synthetic",
+            root=str(root),
+            width=args.width,
+            batch_size=batch,
+            iters1=args.iters,
+            variant=args.variant,
+            workers=args.workers,
+            out=str(runs),
+            log_every=10**6,
+            sample_every=10**6,
+            checkpoint_every=10**6,
+            lr=1e-4,
+            stage="1",
+        )
         recipe = build_recipe(cfg, torch.device("cpu"))
         ds = Market1501(root) if market else SyntheticMarket(root)
         data = PairDataset(ds, train_pairs(ds.train, ds.annotations("train")), "train")
@@ -102,16 +113,29 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--iters", type=int, default=60)
-    ap.add_argument("--workers", type=int, default=None,
-                    help="loader processes [default: training's own, 0 on a CPU and 1 on CUDA]")  # fmt: skip
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="loader processes [default: training's own, 0 on a CPU and 1 on CUDA]",
+    )
     ap.add_argument("--variant", default="g1-posemask")
     ap.add_argument("--repeat", type=int, default=5, help="alternating repetitions of both sides")
-    ap.add_argument("--preset", choices=("paper", "cpu"), default="paper",
-                    help="training preset (cpu: additive skips; --width and --batch-size still apply)")  # fmt: skip
+    ap.add_argument(
+        "--preset",
+        choices=("paper", "cpu"),
+        default="paper",
+        help="training preset (cpu: additive skips; --width and --batch-size still apply)",
+    )
     ap.add_argument("--market", action="store_true", help="train on the real Market-1501")
-    ap.add_argument("--compare-workers", type=_two_ints, metavar="A,B", default=None,
-                    help="instead of the bare step, time full iterations with A against B loader "
-                         "processes, alternating, and print the ratio of their mean iterations")  # fmt: skip
+    ap.add_argument(
+        "--compare-workers",
+        type=_two_ints,
+        metavar="A,B",
+        default=None,
+        help="instead of the bare step, time full iterations with A against B loader "
+        "processes, alternating, and print the ratio of their mean iterations",
+    )
     args = ap.parse_args()
     market = market_root() if args.market else None
     if args.market and market is None:
@@ -119,16 +143,25 @@ def main() -> None:
     r = measure(args, market)
     if args.compare_workers:
         a, b = args.compare_workers
-        print(f"train step  preset={args.preset} width={args.width} batch={args.batch_size} "
-              f"data={'market1501' if market else 'embedded'}: workers {a} against {b}")  # fmt: skip
-        print(f"  mean iteration  {r['a_s'].median * 1000:8.1f} ms with {a}, "
-              f"{r['b_s'].median * 1000:.1f} ms with {b} (medians)")  # fmt: skip
+        print(
+            f"train step  preset={args.preset} width={args.width} batch={args.batch_size} "
+            f"data={'market1501' if market else 'embedded'}: workers {a} against {b}"
+        )
+        print(
+            f"  mean iteration  {r['a_s'].median * 1000:8.1f} ms with {a}, "
+            f"{r['b_s'].median * 1000:.1f} ms with {b} (medians)"
+        )
         print(r["workers_ratio"].line("workers ratio", "< 1: A is faster"))
         return
-    print(f"train step  preset={args.preset} width={args.width} batch={args.batch_size} "
-          f"workers={'auto' if args.workers is None else args.workers} data={'market1501' if market else 'embedded'}")  # fmt: skip
-    print(f"  full iteration  {r['full_s'].median * 1000:8.1f} ms (median), "
-          f"{r['mean_s'].median * 1000:.1f} ms (mean)")  # fmt: skip
+    print(
+        f"train step  preset={args.preset} width={args.width} batch={args.batch_size} "
+        f"workers={'auto' if args.workers is None else args.workers} "
+        f"data={'market1501' if market else 'embedded'}"
+    )
+    print(
+        f"  full iteration  {r['full_s'].median * 1000:8.1f} ms (median), "
+        f"{r['mean_s'].median * 1000:.1f} ms (mean)"
+    )
     print(f"  bare fwd+bwd    {r['bare_s'].median * 1000:8.1f} ms (median)")
     print(r["ratio"].line("ratio", "<= 1.05"))
     print(r["mean_ratio"].line("mean ratio", "<= 1.05"))

@@ -73,9 +73,10 @@ def atomic_path(
 ) -> Iterator[Path]:
     """Yield a temp path beside ``path``; when the block succeeds, rename it onto ``path``.
 
-    The block may write a file or make a folder there (a folder replaces only an empty one). On any failure the temp path is removed
-    and ``path`` keeps what it held; a storage fault (full disk, read-only folder, permission
-    denied) is raised as a ``UserError``: ``could not write WHAT (reason); KEPT``.
+    The block may write a file or make a folder there (a folder replaces only an empty one).
+    On any failure the temp path is removed and ``path`` keeps what it held; a storage fault
+    (full disk, read-only folder, permission denied) is raised as a ``UserError``:
+    ``could not write WHAT (reason); KEPT``.
 
     Args:
         suffix: appended to the temp name, for writers that pick a format by extension.

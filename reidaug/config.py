@@ -40,9 +40,31 @@ PRESETS: dict[str, dict] = {
 
 #: Options a resumed run may change (recorded with the step in ``training_options.json``);
 #: all others define the run and are refused with ``--resume``.
-CHANGEABLE = ("iters1", "iters2", "max_seconds", "workers", "device", "log_every", "sample_every",
-              "checkpoint_every", "keep_checkpoints", "stage", "lr", "root", "lambda_l1",
-              "lambda_adv", "lambda_bg", "lambda_d1", "lambda_d2", "lambda_id", "id_checkpoint", "id_checkpoint_sha256", "lr_decay", "lambda_ssim", "lambda_d3")  # fmt: skip
+CHANGEABLE = (
+    "iters1",
+    "iters2",
+    "max_seconds",
+    "workers",
+    "device",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "stage",
+    "lr",
+    "root",
+    "lambda_l1",
+    "lambda_adv",
+    "lambda_bg",
+    "lambda_d1",
+    "lambda_d2",
+    "lambda_id",
+    "id_checkpoint",
+    "id_checkpoint_sha256",
+    "lr_decay",
+    "lambda_ssim",
+    "lambda_d3",
+)
 
 
 def with_preset(presets: dict[str, dict], name: str, overrides: dict, cls: type, key: str) -> dict:
@@ -97,8 +119,8 @@ class TrainConfig:
     flip: bool = True
     seed: int = 0
     device: str = "auto"
-    #: data loader processes; ``None``: 0 on a CPU (a loader process takes a core from the
-    #: compute threads: a mean iteration of 183 against 167 ms on 2 cores), 1 on CUDA
+    #: data loader processes; ``None``: 0 on a CPU (a loader process would take a core from
+    #: the compute threads, which a CPU step already uses), 1 on CUDA
     workers: int | None = None
     log_every: int = 50
     sample_every: int = 1000
@@ -221,8 +243,15 @@ class EvalConfig:
     raw_weights: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("run", "checkpoint", "images", "root", "inception_weights",
-                     "reid_checkpoint", "shards"):  # fmt: skip
+        for name in (
+            "run",
+            "checkpoint",
+            "images",
+            "root",
+            "inception_weights",
+            "reid_checkpoint",
+            "shards",
+        ):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, str(value))

@@ -97,17 +97,31 @@ def demo(
     # 2. PG2, both stages
     t = time.time()
     report = step(2, f"training PG2: G1 {cfg.iters1} iterations, then G2 + D {cfg.iters2}")
-    tcfg = TrainConfig(model="pg2", dataset="synthetic", root=str(data), width=cfg.width, d_width=cfg.width,
-                       batch_size=cfg.batch_size, lr=5e-4, iters1=cfg.iters1, iters2=cfg.iters2,
-                       sample_every=max(1, (cfg.iters1 + cfg.iters2) // 4), checkpoint_every=10**9,
-                       log_every=max(1, cfg.iters1 // 20), workers=cfg.workers, seed=cfg.seed,
-                       device=cfg.device, out=str(out / "runs"))  # fmt: skip
+    tcfg = TrainConfig(
+        model="pg2",
+        dataset="synthetic",
+        root=str(data),
+        width=cfg.width,
+        d_width=cfg.width,
+        batch_size=cfg.batch_size,
+        lr=5e-4,
+        iters1=cfg.iters1,
+        iters2=cfg.iters2,
+        sample_every=max(1, (cfg.iters1 + cfg.iters2) // 4),
+        checkpoint_every=10**9,
+        log_every=max(1, cfg.iters1 // 20),
+        workers=cfg.workers,
+        seed=cfg.seed,
+        device=cfg.device,
+        out=str(out / "runs"),
+    )
     run = train(tcfg, progress=report)
     grids = sorted((run / "samples").glob("step-*.png"))
     if grids:  # the final sample grid, at the top of the folder
         shutil.copyfile(grids[-1], out / "samples.png")
     log(
-        f"      run directory {run} (samples/, curves.png, checkpoints/); final samples {out / 'samples.png'}"
+        f"      run directory {run} (samples/, curves.png, checkpoints/); final samples "
+        f"{out / 'samples.png'}"
     )
     times["train PG2"] = time.time() - t
 
@@ -115,26 +129,55 @@ def demo(
     t = time.time()
     shards = out / "shards"
     report = step(3, f"synthesizing every training image in {cfg.poses} poses into {shards}")
-    syn = synthesize(shards, run=run, poses=cfg.poses, batch_size=64, seed=cfg.seed, device=cfg.device,
-                     workers=0, command="reidaug demo", progress=report)  # fmt: skip
+    syn = synthesize(
+        shards,
+        run=run,
+        poses=cfg.poses,
+        batch_size=64,
+        seed=cfg.seed,
+        device=cfg.device,
+        workers=0,
+        command="reidaug demo",
+        progress=report,
+    )
     times["synthesize"] = time.time() - t
 
     # 4. re-ID bench
     t = time.time()
     bench_out = out / "bench-reid"
-    report = step(4, f"re-ID bench ({BenchConfig().model}, {cfg.reid_epochs} epochs) without and with the "
-                     f"synthetic images -> {bench_out}")  # fmt: skip
-    rep = bench(BenchConfig.from_recipe("cpu", dataset="synthetic", root=str(data), shards=str(shards),
-                                        epochs=cfg.reid_epochs, batch_size=32, seeds=[cfg.seed + 1], workers=0,
-                                        out=str(bench_out), device=cfg.device), progress=report)  # fmt: skip
+    report = step(
+        4,
+        f"re-ID bench ({BenchConfig().model}, {cfg.reid_epochs} epochs) without and with the "
+        f"synthetic images -> {bench_out}",
+    )
+    rep = bench(
+        BenchConfig.from_recipe(
+            "cpu",
+            dataset="synthetic",
+            root=str(data),
+            shards=str(shards),
+            epochs=cfg.reid_epochs,
+            batch_size=32,
+            seeds=[cfg.seed + 1],
+            workers=0,
+            out=str(bench_out),
+            device=cfg.device,
+        ),
+        progress=report,
+    )
     times["bench-reid"] = time.time() - t
 
     # 5. image quality on held-out pairs, with the bench's baseline re-ID model for idp
     t = time.time()
     report = step(5, f"scoring G1 and G2 on {len(ds.test_pairs())} held-out test pairs")
-    records = evaluate(run=run, protocols=["posegan"], metrics=["ssim", "mssim", "sharpness", "idp"],
-                       device=cfg.device, progress=report,
-                       reid_checkpoint=bench_out / f"baseline-seed{cfg.seed + 1}.pt")  # fmt: skip
+    records = evaluate(
+        run=run,
+        protocols=["posegan"],
+        metrics=["ssim", "mssim", "sharpness", "idp"],
+        device=cfg.device,
+        progress=report,
+        reid_checkpoint=bench_out / f"baseline-seed{cfg.seed + 1}.pt",
+    )
     times["evaluate"] = time.time() - t
 
     summary = _summary(cfg, ds, run, syn, rep, records, times, time.time() - t0)
@@ -146,21 +189,45 @@ def demo(
 def _summary(cfg, ds, run, syn, rep, records, times, seconds) -> dict:
     v = {(r["metric"], r["source"]): r["value"] for r in records}
     rows = []
-    for metric, label in (("ssim", "SSIM"), ("mssim", "mask-SSIM"), ("lapvar", "Laplacian var. / real"),
-                          ("hfe", "HF energy / real"), ("idp-rank1", "idp Rank-1"), ("idp-mAP", "idp mAP")):  # fmt: skip
-        rows.append({"row": label, "G1": v[(metric, "G1")], "G2": v[(metric, "G2")],
-                     "copy baseline": v[(metric, COPY)], "real target": v[(metric, REAL)]})  # fmt: skip
+    for metric, label in (
+        ("ssim", "SSIM"),
+        ("mssim", "mask-SSIM"),
+        ("lapvar", "Laplacian var. / real"),
+        ("hfe", "HF energy / real"),
+        ("idp-rank1", "idp Rank-1"),
+        ("idp-mAP", "idp mAP"),
+    ):
+        rows.append(
+            {
+                "row": label,
+                "G1": v[(metric, "G1")],
+                "G2": v[(metric, "G2")],
+                "copy baseline": v[(metric, COPY)],
+                "real target": v[(metric, REAL)],
+            }
+        )
     s, d = rep["summary"], rep["delta"]
     for k, label in (("mAP", "re-ID mAP"), ("rank1", "re-ID Rank-1")):
-        rows.append({"row": label, "baseline": s["baseline"][k]["mean"],
-                     "augmented": s["augmented"][k]["mean"], "delta": d[k]})  # fmt: skip
+        rows.append(
+            {
+                "row": label,
+                "baseline": s["baseline"][k]["mean"],
+                "augmented": s["augmented"][k]["mean"],
+                "delta": d[k],
+            }
+        )
     ck = ckpt_io.latest(run)
     return {
-        "config": asdict(cfg), "dataset": {"train_images": len(ds.train), "test_pairs": len(ds.test_pairs())},
-        "run": str(run), "checkpoint": str(ck), "synthetic_images": len(ShardDataset(syn["out"])),
-        "rows": rows, "seconds": {k: round(x, 1) for k, x in times.items()}, "total_seconds": round(seconds, 1),
+        "config": asdict(cfg),
+        "dataset": {"train_images": len(ds.train), "test_pairs": len(ds.test_pairs())},
+        "run": str(run),
+        "checkpoint": str(ck),
+        "synthetic_images": len(ShardDataset(syn["out"])),
+        "rows": rows,
+        "seconds": {k: round(x, 1) for k, x in times.items()},
+        "total_seconds": round(seconds, 1),
         "reid_model": rep["config"]["model"],
-    }  # fmt: skip
+    }
 
 
 def _write(out: Path, summary: dict) -> None:
@@ -182,7 +249,8 @@ def _write(out: Path, summary: dict) -> None:
     for r in summary["rows"]:
         if "baseline" in r:
             lines.append(
-                f"| {r['row']} | {100 * r['baseline']:.1f} | {100 * r['augmented']:.1f} | {100 * r['delta']:+.1f} |"
+                f"| {r['row']} | {100 * r['baseline']:.1f} | {100 * r['augmented']:.1f} | "
+                f"{100 * r['delta']:+.1f} |"
             )
     lines += [
         "",

@@ -15,8 +15,13 @@ class Interrupted(KeyboardInterrupt):
 
 
 #: errno values that mean "this output cannot be written here", not a bug.
-_WRITE_ERRNOS = {13: "permission denied", 30: "read-only file system", 28: "no space left on device",
-                 122: "disk quota exceeded", 27: "file too large"}  # fmt: skip
+_WRITE_ERRNOS = {
+    13: "permission denied",
+    30: "read-only file system",
+    28: "no space left on device",
+    122: "disk quota exceeded",
+    27: "file too large",
+}
 
 
 def storage_message(e: BaseException, folder: str | os.PathLike | None = None) -> str | None:

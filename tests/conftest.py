@@ -14,9 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def market_root() -> Path | None:
-    root = Path(
-        os.environ.get("REIDAUG_DATA", REPO.parent / "shared" / "data" / "market1501")
-    )
+    root = Path(os.environ.get("REIDAUG_DATA", REPO.parent / "shared" / "data" / "market1501"))
     return root if (root / "annotations").is_dir() else None
 
 

@@ -9,14 +9,28 @@ from reidaug.training import load_generator
 
 
 def tiny(root, out, **kw):
-    base = dict(dataset="synthetic", root=str(root), width=4, d_width=4, iters1=4, iters2=4, batch_size=4,
-                workers=0, log_every=1, sample_every=3, checkpoint_every=2, out=str(out), lr=1e-3)  # fmt: skip
+    base = dict(
+        dataset="synthetic",
+        root=str(root),
+        width=4,
+        d_width=4,
+        iters1=4,
+        iters2=4,
+        batch_size=4,
+        workers=0,
+        log_every=1,
+        sample_every=3,
+        checkpoint_every=2,
+        out=str(out),
+        lr=1e-3,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def evaluate(run, ds, n=120, final=False):
-    """Mask-SSIM and SSIM of G1 (or, with ``final``, the model's final image) vs the copy baseline."""
+    """Mask-SSIM and SSIM of G1 (or, with ``final``, the model's final image) and of the copy
+    baseline."""
     rec = load_generator(run).recipe
     ann = ds.annotations("gallery")
     scores = {"G1": [], "copy": [], "G1_ssim": [], "copy_ssim": []}

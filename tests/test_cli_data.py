@@ -29,8 +29,23 @@ def test_check_on_embedded_dataset(runner, synth_root):
 
 def test_pairs_command_writes_csv(runner, synth_root, tmp_path):
     out = tmp_path / "p.csv"
-    r = run(runner, "data", "pairs", "--dataset", "synthetic", "--root", str(synth_root), "--split", "test",
-            "--protocol", "pg2", "--num", "30", "--out", str(out))  # fmt: skip
+    r = run(
+        runner,
+        "data",
+        "pairs",
+        "--dataset",
+        "synthetic",
+        "--root",
+        str(synth_root),
+        "--split",
+        "test",
+        "--protocol",
+        "pg2",
+        "--num",
+        "30",
+        "--out",
+        str(out),
+    )
     assert r.exit_code == 0, r.output
     lines = out.read_text().splitlines()
     assert lines[0] == "from,to" and len(lines) == 31
@@ -133,8 +148,10 @@ def test_check_counts_poses_outside_the_image_and_pairs_naming_missing_images(ru
         f"warning: 1 train poses have keypoints outside the 128x64 image (first: {name})"
         in r.stderr
     )
-    assert ("warning: 1 of 121 test pairs name images that do not exist "
-            "(first: 0001_c1s1_999999_01.jpg,0001_c2s1_999999_01.jpg)") in r.stderr  # fmt: skip
+    assert (
+        "warning: 1 of 121 test pairs name images that do not exist "
+        "(first: 0001_c1s1_999999_01.jpg,0001_c2s1_999999_01.jpg)"
+    ) in r.stderr
 
 
 def test_a_coordinate_too_large_for_an_integer_is_one_error(runner, broken):
@@ -146,5 +163,6 @@ def test_a_coordinate_too_large_for_an_integer_is_one_error(runner, broken):
     r = run(runner, "data", "check", "--dataset", "synthetic", "--root", str(broken), "--quick")
     assert r.exit_code == 1
     assert last_line(r) == (
-        f"Error: annotation row at {csv}:4: coordinate {'9' * 30} is out of range (|value| <= 1000000)"
+        f"Error: annotation row at {csv}:4: coordinate {'9' * 30} is out of range (|value| <= "
+        "1000000)"
     )

@@ -25,8 +25,15 @@ COMMANDS = list(_commands(cli))
 
 def test_the_command_tree_is_complete():
     names = {p for p, _ in COMMANDS}
-    for expected in ("reidaug train", "reidaug synthesize", "reidaug bench-reid", "reidaug demo",
-                     "reidaug evaluate", "reidaug poses estimate", "reidaug data check"):  # fmt: skip
+    for expected in (
+        "reidaug train",
+        "reidaug synthesize",
+        "reidaug bench-reid",
+        "reidaug demo",
+        "reidaug evaluate",
+        "reidaug poses estimate",
+        "reidaug data check",
+    ):
         assert expected in names
 
 

@@ -1,4 +1,5 @@
-"""Faults: corrupt shards, full disks and read-only folders give one ``Error:`` line and lose nothing."""
+"""Faults: corrupt shards, full disks and read-only folders give one ``Error:`` line and lose
+nothing."""
 
 import os
 import shutil
@@ -29,14 +30,17 @@ def _shards(run, out):
 
 @pytest.fixture()
 def mounted(tmp_path):
-    """Mount a tmpfs with the given options on a fresh folder; skip where mounting is not allowed."""
+    """Mount a tmpfs with these options on a fresh folder; skip where mounting is not allowed."""
     points = []
 
     def mount(options: str) -> Path:
         point = tmp_path / f"mnt{len(points)}"
         point.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
-                           capture_output=True, text=True)  # fmt: skip
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode:
             pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'mount failed'})")
         points.append(point)
@@ -49,8 +53,14 @@ def mounted(tmp_path):
 
 def _reidaug(*args, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "reidaug", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "reidaug", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def test_a_truncated_shard_is_named_and_export_leaves_nothing(run, synth_root, tmp_path, runner):
@@ -58,9 +68,20 @@ def test_a_truncated_shard_is_named_and_export_leaves_nothing(run, synth_root, t
     bad = sorted(sh.glob("shard-*.h5"))[1]
     data = bad.read_bytes()
     bad.write_bytes(data[: len(data) // 2])
-    for cmd in (["export", "--shards", str(sh), "--out", str(tmp_path / "m")],
-                ["bench-reid", "--shards", str(sh), "--dataset", "synthetic", "--root", str(synth_root),
-                 "--out", str(tmp_path / "b")]):  # fmt: skip
+    for cmd in (
+        ["export", "--shards", str(sh), "--out", str(tmp_path / "m")],
+        [
+            "bench-reid",
+            "--shards",
+            str(sh),
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--out",
+            str(tmp_path / "b"),
+        ],
+    ):
         r = runner.invoke(cli, cmd)
         assert r.exit_code == 1 and "Traceback" not in r.output, r.output
         assert r.stderr.strip().splitlines()[-1].startswith(f"Error: shard {bad} is ")
@@ -109,8 +130,21 @@ def test_export_that_fails_midway_leaves_no_images(run, tmp_path, monkeypatch):
 
 def test_a_full_disk_during_synthesize_is_one_error_and_keeps_finished_shards(run, mounted):
     small = mounted("size=256k")
-    r = _reidaug("synthesize", "--run", str(run), "--poses", "8", "--shard-size", "8", "--batch-size", "8",
-                 "--workers", "0", "--out", str(small / "sh"))  # fmt: skip
+    r = _reidaug(
+        "synthesize",
+        "--run",
+        str(run),
+        "--poses",
+        "8",
+        "--shard-size",
+        "8",
+        "--batch-size",
+        "8",
+        "--workers",
+        "0",
+        "--out",
+        str(small / "sh"),
+    )
     assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]
@@ -126,18 +160,49 @@ def test_a_full_disk_during_synthesize_is_one_error_and_keeps_finished_shards(ru
 
 def test_a_full_disk_at_checkpoint_time_is_one_error(synth_root, mounted):
     small = mounted("size=64k")
-    r = _reidaug("train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "8", "--iters", "2",
-                 "--batch-size", "2", "--workers", "0", "--out", str(small / "runs"))  # fmt: skip
+    r = _reidaug(
+        "train",
+        "--dataset",
+        "synthetic",
+        "--root",
+        str(synth_root),
+        "--width",
+        "8",
+        "--iters",
+        "2",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        "--out",
+        str(small / "runs"),
+    )
     assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr and "unexpected" not in r.stderr
     assert "no space left on device" in r.stderr.strip().splitlines()[-1].lower()
     assert not list((small / "runs").rglob("*.tmp"))
 
 
-@pytest.mark.parametrize("command", [
-    ["train", "--dataset", "synthetic", "--width", "4", "--iters", "1", "--batch-size", "2", "--workers", "0", "--out"],
-    ["data", "make-synthetic", "--ids", "2", "--out"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--width",
+            "4",
+            "--iters",
+            "1",
+            "--batch-size",
+            "2",
+            "--workers",
+            "0",
+            "--out",
+        ],
+        ["data", "make-synthetic", "--ids", "2", "--out"],
+    ],
+)
 def test_a_read_only_output_folder_is_one_error(synth_root, mounted, command):
     ro = mounted("ro,size=64k")
     args = [*command, str(ro / "x")]
@@ -160,8 +225,19 @@ def test_shards_are_verified_only_against_their_own_manifest(run, tmp_path):
 def test_a_batch_too_large_for_memory_is_refused_before_training(
     runner, synth_root, tmp_path, monkeypatch
 ):
-    args = ["train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "4", "--workers", "0",
-            "--out", str(tmp_path)]  # fmt: skip
+    args = [
+        "train",
+        "--dataset",
+        "synthetic",
+        "--root",
+        str(synth_root),
+        "--width",
+        "4",
+        "--workers",
+        "0",
+        "--out",
+        str(tmp_path),
+    ]
     r = runner.invoke(cli, [*args, "--batch-size", "10000000"])
     assert r.exit_code == 1 and "Traceback" not in r.output
     last = r.stderr.strip().splitlines()[-1]

@@ -45,9 +45,28 @@ def test_additive_skips_add_encoder_features_and_cost_less(model):
 
 
 def test_the_cpu_preset_and_flags_on_top(runner, synth_root, tmp_path):
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
-                            "--width", "4", "--iters", "2", "--workers", "0", "--norm", "none",
-                            "--out", str(tmp_path)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--preset",
+            "cpu",
+            "--width",
+            "4",
+            "--iters",
+            "2",
+            "--workers",
+            "0",
+            "--norm",
+            "none",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     cfg = TrainConfig.load(next(tmp_path.iterdir()) / "training_options.json")
     assert (cfg.preset, cfg.skip, cfg.lr, cfg.batch_size) == ("cpu", "add", 5e-4, 16)
@@ -66,15 +85,24 @@ def test_the_cpu_preset_and_flags_on_top(runner, synth_root, tmp_path):
 def _reid_checkpoint(path, num_classes, dataset="synthetic"):
     torch.manual_seed(0)
     net = adapter.build_model("osnet_x0_25", num_classes)
-    reid_model.save(net, path, name="osnet_x0_25", height=128, width=64, num_classes=num_classes,
-                    dataset=dataset, recipe={})  # fmt: skip
+    reid_model.save(
+        net,
+        path,
+        name="osnet_x0_25",
+        height=128,
+        width=64,
+        num_classes=num_classes,
+        dataset=dataset,
+        recipe={},
+    )
     return path
 
 
 def test_identity_loss_is_a_frozen_cosine_distance(synth_root, tmp_path):
     ds = SyntheticMarket(synth_root)
-    loss = load_identity(_reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids), "synthetic",
-                         ds.num_train_ids)  # fmt: skip
+    loss = load_identity(
+        _reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids), "synthetic", ds.num_train_ids
+    )
     loss.train()
     assert not loss.net.training  # batch-norm statistics stay frozen
     a, b = torch.rand(2, 3, 128, 64) * 2 - 1, torch.rand(2, 3, 128, 64) * 2 - 1
@@ -88,8 +116,11 @@ def test_identity_loss_is_a_frozen_cosine_distance(synth_root, tmp_path):
     assert fake.grad.abs().sum() > 0
     assert all(p.grad is None for p in loss.net.parameters())
     with pytest.raises(Exception, match="trained on market1501"):
-        load_identity(_reid_checkpoint(tmp_path / "m.pt", ds.num_train_ids, "market1501"),
-                      "synthetic", ds.num_train_ids)  # fmt: skip
+        load_identity(
+            _reid_checkpoint(tmp_path / "m.pt", ds.num_train_ids, "market1501"),
+            "synthetic",
+            ds.num_train_ids,
+        )
 
 
 @pytest.mark.parametrize("model", ["pg2", "mscgan"])
@@ -99,14 +130,23 @@ def test_identity_loss_trains_every_generator_stage(synth_root, tmp_path, model)
     identity = load_identity(ck, "synthetic", ds.num_train_ids)
     runs = {}
     for lam in (0.0, 5.0):
-        cfg = tiny(synth_root, tmp_path / str(lam), model=model, iters1=2, iters2=2, lambda_id=lam,
-                   id_checkpoint=str(ck))  # fmt: skip
+        cfg = tiny(
+            synth_root,
+            tmp_path / str(lam),
+            model=model,
+            iters1=2,
+            iters2=2,
+            lambda_id=lam,
+            id_checkpoint=str(ck),
+        )
         runs[lam] = train(cfg, identity=identity if lam else None)
     stats = [json.loads(x) for x in (runs[5.0] / "stats.jsonl").read_text().splitlines()]
     assert {s["stage"] for s in stats if "loss_id" in s["losses"]} == {"1", "2"}
     assert all(s["losses"]["loss_id"] > 0 for s in stats)
-    assert all("loss_id" not in s["losses"] for s in (
-        json.loads(x) for x in (runs[0.0] / "stats.jsonl").read_text().splitlines()))  # fmt: skip
+    assert all(
+        "loss_id" not in s["losses"]
+        for s in (json.loads(x) for x in (runs[0.0] / "stats.jsonl").read_text().splitlines())
+    )
     # same seed, same batches: only the identity term tells the generators apart
     a, b = (C.load(C.latest(r))["nets"] for r in (runs[0.0], runs[5.0]))
     for net in ("G1", "G2"):
@@ -115,13 +155,19 @@ def test_identity_loss_trains_every_generator_stage(synth_root, tmp_path, model)
 
 @pytest.mark.parametrize("model", ["pg2", "mscgan"])
 def test_ssim_loss_trains_every_generator_stage(synth_root, tmp_path, model):
-    runs = {lam: train(tiny(synth_root, tmp_path / str(lam), model=model, iters1=2, iters2=2,
-                            lambda_ssim=lam)) for lam in (0.0, 2.0)}  # fmt: skip
+    runs = {
+        lam: train(
+            tiny(synth_root, tmp_path / str(lam), model=model, iters1=2, iters2=2, lambda_ssim=lam)
+        )
+        for lam in (0.0, 2.0)
+    }
     stats = [json.loads(x) for x in (runs[2.0] / "stats.jsonl").read_text().splitlines()]
     assert {s["stage"] for s in stats if "loss_ssim" in s["losses"]} == {"1", "2"}
     assert all(0 < s["losses"]["loss_ssim"] <= 4 for s in stats)  # 2 * (1 - SSIM), SSIM in [-1, 1)
-    assert all("loss_ssim" not in s["losses"] for s in (
-        json.loads(x) for x in (runs[0.0] / "stats.jsonl").read_text().splitlines()))  # fmt: skip
+    assert all(
+        "loss_ssim" not in s["losses"]
+        for s in (json.loads(x) for x in (runs[0.0] / "stats.jsonl").read_text().splitlines())
+    )
     a, b = (C.load(C.latest(r))["nets"] for r in (runs[0.0], runs[2.0]))
     for net in ("G1", "G2"):
         assert any(not torch.equal(a[net][k], b[net][k]) for k in a[net]), net
@@ -132,8 +178,22 @@ def test_identity_loss_without_a_network_is_refused(runner, synth_root, tmp_path
     with pytest.raises(Exception, match="--lambda-id needs an identity network"):
         recipe = build_recipe(cfg, torch.device("cpu"), None)
         recipe.with_aux_losses(torch.zeros(()), torch.zeros(1), torch.zeros(1))
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--lambda-id", "1",
-                            "--id-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--lambda-id",
+            "1",
+            "--id-checkpoint",
+            str(tmp_path / "none.pt"),
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 1
     assert r.stderr.strip().splitlines()[-1] == (
         f"Error: identity network checkpoint not found: {tmp_path / 'none.pt'}"
@@ -143,9 +203,30 @@ def test_identity_loss_without_a_network_is_refused(runner, synth_root, tmp_path
 def test_the_cli_records_the_identity_network(runner, synth_root, tmp_path):
     ds = SyntheticMarket(synth_root)
     ck = _reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids)
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "4",
-                            "--iters", "1", "--batch-size", "2", "--workers", "0", "--lambda-id", "0.5",
-                            "--id-checkpoint", str(ck), "--out", str(tmp_path / "r")])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--width",
+            "4",
+            "--iters",
+            "1",
+            "--batch-size",
+            "2",
+            "--workers",
+            "0",
+            "--lambda-id",
+            "0.5",
+            "--id-checkpoint",
+            str(ck),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     cfg = TrainConfig.load(next((tmp_path / "r").iterdir()) / "training_options.json")
     assert cfg.lambda_id == 0.5 and cfg.id_checkpoint == str(ck.resolve())
@@ -160,9 +241,28 @@ def test_a_resume_keeps_saved_options_changes_only_given_flags_and_records_them(
         assert "Traceback" not in r.output
         return r
 
-    r = invoke("--dataset", "synthetic", "--root", str(synth_root), "--width", "4", "--d-width", "4",
-               "--iters", "3", "--batch-size", "2", "--workers", "0", "--log-every", "1",
-               "--checkpoint-every", "1", "--out", str(tmp_path))  # fmt: skip
+    r = invoke(
+        "--dataset",
+        "synthetic",
+        "--root",
+        str(synth_root),
+        "--width",
+        "4",
+        "--d-width",
+        "4",
+        "--iters",
+        "3",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
     assert r.exit_code == 0, r.output
     run = next(tmp_path.iterdir())
     # no flags: the finished 3+3 run stays finished (not the 22000 + 14000 defaults)
@@ -170,9 +270,13 @@ def test_a_resume_keeps_saved_options_changes_only_given_flags_and_records_them(
     assert C.load(C.latest(run))["global_step"] == 6
     cfg = TrainConfig.load(run / "training_options.json")
     assert (cfg.iters1, cfg.iters2, cfg.log_every, cfg.checkpoint_every) == (3, 3, 1, 1)
-    for flags, name in ((["--width", "8"], "width"), (["--batch-size", "4"], "batch_size"),
-                        (["--model", "mscgan"], "model"), (["--dataset", "market1501"], "dataset"),
-                        (["--skip", "add"], "skip")):  # fmt: skip
+    for flags, name in (
+        (["--width", "8"], "width"),
+        (["--batch-size", "4"], "batch_size"),
+        (["--model", "mscgan"], "model"),
+        (["--dataset", "market1501"], "dataset"),
+        (["--skip", "add"], "skip"),
+    ):
         r = invoke("--resume", str(run), *flags)
         assert r.exit_code == 1, flags
         assert "training" not in r.output  # no progress bar line is left before the Error
@@ -180,7 +284,8 @@ def test_a_resume_keeps_saved_options_changes_only_given_flags_and_records_them(
             r.stderr.strip()
             .splitlines()[-1]
             .startswith(
-                f"Error: --{name.replace('_', '-')} cannot change when a run is resumed ({run} has {name} = "
+                f"Error: --{name.replace('_', '-')} cannot change when a run is resumed ({run} "
+                f"has {name} = "
             )
         )
     r = invoke("--resume", str(run), "--out", str(tmp_path / "x"))
@@ -216,15 +321,37 @@ def test_evaluate_warns_when_the_judge_is_the_identity_network(synth_root, tmp_p
     ck = _reid_checkpoint(tmp_path / "id.pt", ds.num_train_ids)
     other = tmp_path / "other.pt"
     torch.manual_seed(1)
-    reid_model.save(adapter.build_model("osnet_x0_25", ds.num_train_ids), other, name="osnet_x0_25",
-                    height=128, width=64, num_classes=ds.num_train_ids, dataset="synthetic", recipe={})  # fmt: skip
-    cfg = tiny(synth_root, tmp_path / "r", iters1=1, iters2=1, lambda_id=1.0, id_checkpoint=str(ck),
-               id_checkpoint_sha256=file_sha256(ck))  # fmt: skip
+    reid_model.save(
+        adapter.build_model("osnet_x0_25", ds.num_train_ids),
+        other,
+        name="osnet_x0_25",
+        height=128,
+        width=64,
+        num_classes=ds.num_train_ids,
+        dataset="synthetic",
+        recipe={},
+    )
+    cfg = tiny(
+        synth_root,
+        tmp_path / "r",
+        iters1=1,
+        iters2=1,
+        lambda_id=1.0,
+        id_checkpoint=str(ck),
+        id_checkpoint_sha256=file_sha256(ck),
+    )
     run = train(cfg, identity=load_identity(ck, "synthetic", ds.num_train_ids))
     for judge, warned in ((ck, True), (other, False)):
         said = []
-        evaluate(run=run, protocols=["posegan"], metrics=["idp"], limit=8, device="cpu",
-                 reid_checkpoint=judge, log=said.append)  # fmt: skip
+        evaluate(
+            run=run,
+            protocols=["posegan"],
+            metrics=["idp"],
+            limit=8,
+            device="cpu",
+            reid_checkpoint=judge,
+            log=said.append,
+        )
         assert (
             any("is the identity network this generator was trained against" in s for s in said)
             == warned
@@ -260,8 +387,10 @@ def _kinds(net):
 
 @pytest.mark.parametrize("model", ["pg2", "mscgan"])
 def test_generators_take_elu_and_xavier_init_and_d_keeps_its_own(model):
-    plain, tf = build(model, width=8, skip="add"), build(model, width=8, skip="add", act="elu",
-                                                         init="xavier")  # fmt: skip
+    plain, tf = (
+        build(model, width=8, skip="add"),
+        build(model, width=8, skip="add", act="elu", init="xavier"),
+    )
     for name in ("G1", "G2"):
         assert "ReLU" in _kinds(plain[name]) and "ELU" not in _kinds(plain[name])
         assert "ELU" in _kinds(tf[name]) and "ReLU" not in _kinds(tf[name])
@@ -275,16 +404,38 @@ def test_generators_take_elu_and_xavier_init_and_d_keeps_its_own(model):
             assert m.weight.abs().max() <= bound and m.bias.abs().max() == 0
             if m.weight.numel() >= 1000:
                 assert m.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.15)
-        assert any(m.bias.abs().max() > 0 for m in plain[name].modules()
-                   if isinstance(m, torch.nn.Conv2d) and m.bias is not None)  # fmt: skip
+        assert any(
+            m.bias.abs().max() > 0
+            for m in plain[name].modules()
+            if isinstance(m, torch.nn.Conv2d) and m.bias is not None
+        )
     d = next(k for k in tf if k.startswith("D"))
     assert _kinds(tf[d]) == _kinds(plain[d]) and "LeakyReLU" in _kinds(tf[d])
 
 
 def test_act_and_init_are_recorded_and_rebuilt(runner, synth_root, tmp_path):
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
-                            "--width", "4", "--iters", "2", "--act", "elu", "--init", "xavier",
-                            "--out", str(tmp_path)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--preset",
+            "cpu",
+            "--width",
+            "4",
+            "--iters",
+            "2",
+            "--act",
+            "elu",
+            "--init",
+            "xavier",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     run = next(tmp_path.iterdir())
     cfg = TrainConfig.load(run / "training_options.json")
@@ -327,9 +478,28 @@ def test_norm_sits_between_every_generator_conv_and_its_activation(model, norm, 
 def test_batch_norm_is_recorded_rebuilt_and_left_alone_by_sample_grids(
     runner, synth_root, tmp_path
 ):
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
-                            "--width", "4", "--iters", "2", "--norm", "batch", "--sample-every", "1",
-                            "--out", str(tmp_path)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--preset",
+            "cpu",
+            "--width",
+            "4",
+            "--iters",
+            "2",
+            "--norm",
+            "batch",
+            "--sample-every",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     run = next(tmp_path.iterdir())
     assert TrainConfig.load(run / "training_options.json").norm == "batch"
@@ -372,9 +542,26 @@ def test_upsample_nearest_1x1_replaces_every_decoder_upsampling_conv(model):
 
 
 def test_upsample_is_recorded_rebuilt_and_fixed_on_resume(runner, synth_root, tmp_path):
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--preset", "cpu",
-                            "--width", "4", "--iters", "1", "--upsample", "nearest-1x1",
-                            "--out", str(tmp_path)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--preset",
+            "cpu",
+            "--width",
+            "4",
+            "--iters",
+            "1",
+            "--upsample",
+            "nearest-1x1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     run = next(tmp_path.iterdir())
     assert TrainConfig.load(run / "training_options.json").upsample == "nearest-1x1"
@@ -388,10 +575,14 @@ def test_upsample_is_recorded_rebuilt_and_fixed_on_resume(runner, synth_root, tm
 
 
 def test_lambda_adv_zero_trains_g2_on_the_pose_mask_l1_alone(synth_root, tmp_path):
-    runs = {lam: train(tiny(synth_root, tmp_path / str(lam), iters1=2, iters2=3, lambda_adv=lam))
-            for lam in (None, 0.0)}  # fmt: skip
-    rows = {lam: [json.loads(x) for x in (r / "stats.jsonl").read_text().splitlines()]
-            for lam, r in runs.items()}  # fmt: skip
+    runs = {
+        lam: train(tiny(synth_root, tmp_path / str(lam), iters1=2, iters2=3, lambda_adv=lam))
+        for lam in (None, 0.0)
+    }
+    rows = {
+        lam: [json.loads(x) for x in (r / "stats.jsonl").read_text().splitlines()]
+        for lam, r in runs.items()
+    }
     assert all("loss_D" in s["losses"] for s in rows[None] if s["stage"] == "2")
     stage2 = [s["losses"] for s in rows[0.0] if s["stage"] == "2"]
     assert len(stage2) == 3 and all(set(s) == {"loss_G2", "l1"} for s in stage2)
@@ -408,20 +599,48 @@ def test_lambda_adv_zero_trains_g2_on_the_pose_mask_l1_alone(synth_root, tmp_pat
 
 def test_a_loss_weight_the_objective_lacks_is_refused(runner, synth_root, tmp_path):
     def invoke(*args):
-        r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "4",
-                                "--iters", "1", "--batch-size", "2", "--workers", "0",
-                                "--out", str(tmp_path), *args])  # fmt: skip
+        r = runner.invoke(
+            cli,
+            [
+                "train",
+                "--dataset",
+                "synthetic",
+                "--root",
+                str(synth_root),
+                "--width",
+                "4",
+                "--iters",
+                "1",
+                "--batch-size",
+                "2",
+                "--workers",
+                "0",
+                "--out",
+                str(tmp_path),
+                *args,
+            ],
+        )
         assert "Traceback" not in r.output
         return r
 
     for args, want in (
-        (["--lambda-bg", "2"], "--lambda-bg does not apply to pg2 (variant full), whose loss "
-                               "weights are --lambda-l1, --lambda-adv"),
-        (["--model", "mscgan", "--lambda-adv", "0"], "--lambda-adv does not apply to mscgan "
-         "(variant full), whose loss weights are --lambda-l1, --lambda-bg, --lambda-d1, --lambda-d2"),
-        (["--variant", "g1-posemask", "--lambda-l1", "5"], "--lambda-l1 does not apply to pg2 "
-         "(variant g1-posemask), which has no loss weight to set"),
-    ):  # fmt: skip
+        (
+            ["--lambda-bg", "2"],
+            "--lambda-bg does not apply to pg2 (variant full), whose loss "
+            "weights are --lambda-l1, --lambda-adv",
+        ),
+        (
+            ["--model", "mscgan", "--lambda-adv", "0"],
+            "--lambda-adv does not apply to mscgan "
+            "(variant full), whose loss weights are --lambda-l1, --lambda-bg, --lambda-d1, "
+            "--lambda-d2",
+        ),
+        (
+            ["--variant", "g1-posemask", "--lambda-l1", "5"],
+            "--lambda-l1 does not apply to pg2 "
+            "(variant g1-posemask), which has no loss weight to set",
+        ),
+    ):
         r = invoke(*args)
         assert r.exit_code == 1, args
         assert r.stderr.strip().splitlines()[-1] == f"Error: {want}"
@@ -432,8 +651,23 @@ def test_a_loss_weight_the_objective_lacks_is_refused(runner, synth_root, tmp_pa
 
 
 def test_the_cli_takes_and_records_lambda_ssim(runner, synth_root, tmp_path):
-    args = ["train", "--dataset", "synthetic", "--root", str(synth_root), "--width", "4", "--iters", "1",
-            "--batch-size", "2", "--workers", "0", "--out", str(tmp_path / "r")]  # fmt: skip
+    args = [
+        "train",
+        "--dataset",
+        "synthetic",
+        "--root",
+        str(synth_root),
+        "--width",
+        "4",
+        "--iters",
+        "1",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        "--out",
+        str(tmp_path / "r"),
+    ]
     r = runner.invoke(cli, [*args, "--lambda-ssim", "0.5"])
     assert r.exit_code == 0, r.output
     run = next((tmp_path / "r").iterdir())

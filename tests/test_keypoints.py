@@ -4,7 +4,10 @@ import pytest
 from reidaug.data import keypoints as K
 from reidaug.errors import UserError
 
-ROW = "0002_c1s1_000451_03.jpg: [8, 23, 23, 43, 60, 23, 43, 60, 64, 92, 118, 65, 89, 108, 5, 6, 7, 8]: [39, 37, 20, 12, 8, 53, 59, 53, 22, 24, 24, 43, 43, 45, 36, 42, 31, -1]"
+ROW = (
+    "0002_c1s1_000451_03.jpg: [8, 23, 23, 43, 60, 23, 43, 60, 64, 92, 118, 65, 89, 108, 5, 6, 7, 8]"
+    ": [39, 37, 20, 12, 8, 53, 59, 53, 22, 24, 24, 43, 43, 45, 36, 42, 31, -1]"
+)
 
 
 def test_parse_and_format_row_round_trip():

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import reidaug
 
 PKG = Path(reidaug.__file__).parent
@@ -92,16 +94,21 @@ def test_no_click_or_rich_below_the_cli():
         if p.relative_to(PKG).parts[0] not in ("cli", "__main__.py")
         for node in ast.walk(ast.parse(p.read_text()))
         if isinstance(node, ast.Import | ast.ImportFrom)
-        for m in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
+        for m in (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        )
         if m.split(".")[0] in ("click", "rich")
-    ]  # fmt: skip
+    ]
     assert bad == []
 
 
 def test_the_cli_loads_without_torch():
     """``reidaug --help`` and usage errors answer at once: loading the command tree imports
     neither torch nor torchreid (the commands import the library when they run)."""
-    code = "import sys, reidaug.cli; print(sorted(m for m in ('torch', 'torchreid', 'numpy') if m in sys.modules))"
+    code = (
+        "import sys, reidaug.cli; "
+        "print(sorted(m for m in ('torch', 'torchreid', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -120,3 +127,18 @@ def test_the_light_name_lists_match_the_registries():
     assert set(names.METRICS) == set(SCORERS)
     assert set(names.REID_RECIPES) == set(REID)
     assert names.ARMS == ARMS
+
+
+def test_the_code_is_linted_and_formatted():
+    """``make lint`` as a test: ruff's checks pass and ``ruff format`` would change nothing."""
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.is_file():
+        pytest.skip("ruff is not installed beside this Python (pip install -e '.[dev]')")
+    root = PKG.parent
+    dirs = ["reidaug", "tests", "benchmarks"]
+    check = subprocess.run([str(ruff), "check", *dirs], cwd=root, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout[-3000:]
+    fmt = subprocess.run(
+        [str(ruff), "format", "--check", *dirs], cwd=root, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout[-3000:]

@@ -47,11 +47,20 @@ def test_ssim_loss_is_one_minus_the_posegan_ssim():
     g = torch.Generator().manual_seed(0)
     a = torch.rand(2, 3, 128, 64, generator=g) * 2 - 1
     b = (0.5 * a + 0.3 * torch.randn(a.shape, generator=g)).clamp(-1, 1)
-    ref = np.mean([
-        structural_similarity(x.permute(1, 2, 0).numpy(), y.permute(1, 2, 0).numpy(), channel_axis=-1,
-                              gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=2.0)
-        for x, y in zip(a, b, strict=True)
-    ])  # fmt: skip
+    ref = np.mean(
+        [
+            structural_similarity(
+                x.permute(1, 2, 0).numpy(),
+                y.permute(1, 2, 0).numpy(),
+                channel_axis=-1,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=2.0,
+            )
+            for x, y in zip(a, b, strict=True)
+        ]
+    )
     assert 1 - ssim_loss(b, a).item() == pytest.approx(ref, abs=1e-5)
     assert ssim_loss(a, a).item() == pytest.approx(0, abs=1e-6)
     noise = torch.randn(a.shape, generator=g)

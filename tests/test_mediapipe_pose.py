@@ -91,8 +91,9 @@ def test_a_crop_where_nobody_is_found_is_tried_with_the_next_framing():
         calls.append(("second", im.shape[0]))
         side = im.shape[0]
         top, left = (side - 512) // 2, (side - 256) // 2
-        p = types.SimpleNamespace(x=(left + 4 * (x + 0.5)) / side, y=(top + 4 * (y + 0.5)) / side,
-                                  visibility=1.0)  # fmt: skip
+        p = types.SimpleNamespace(
+            x=(left + 4 * (x + 0.5)) / side, y=(top + 4 * (y + 0.5)) / side, visibility=1.0
+        )
         return types.SimpleNamespace(pose_landmarks=types.SimpleNamespace(landmark=[p] * 33))
 
     def first(im):
@@ -143,8 +144,19 @@ def test_without_mediapipe_the_error_names_the_extra(monkeypatch, runner, synth_
     imgs.mkdir()
     it = SyntheticMarket(synth_root).train[0]
     (imgs / it.path.name).write_bytes(it.path.read_bytes())
-    r = runner.invoke(cli, ["poses", "estimate", "--images", str(imgs), "--out", str(tmp_path / "a.csv"),
-                            "--backend", "mediapipe"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "poses",
+            "estimate",
+            "--images",
+            str(imgs),
+            "--out",
+            str(tmp_path / "a.csv"),
+            "--backend",
+            "mediapipe",
+        ],
+    )
     assert r.exit_code == 1 and "reidaug[pose]" in r.stderr.strip().splitlines()[-1]
     assert r.stderr.strip().splitlines()[-1].startswith("Error: ")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))  # auto: no weights, no mediapipe
@@ -179,15 +191,30 @@ def test_estimate_writes_one_row_per_image_in_the_shipped_format(runner, synth_r
     for it in ds.train[:4]:
         (imgs / it.path.name).write_bytes(it.path.read_bytes())
     out = tmp_path / "ann.csv"
-    r = runner.invoke(cli, ["poses", "estimate", "--images", str(imgs), "--out", str(out),
-                            "--min-visibility", "0.5"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        ["poses", "estimate", "--images", str(imgs), "--out", str(out), "--min-visibility", "0.5"],
+    )
     assert r.exit_code == 0, r.output
     assert "mediapipe: 4 images" in r.stderr
     from reidaug.data.keypoints import read_annotations
 
     assert sorted(read_annotations(out)) == sorted(p.name for p in imgs.iterdir())
-    r = runner.invoke(cli, ["poses", "estimate", "--images", str(imgs), "--out", str(out),
-                            "--backend", "mediapipe", "--min-score", "1"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "poses",
+            "estimate",
+            "--images",
+            str(imgs),
+            "--out",
+            str(out),
+            "--backend",
+            "mediapipe",
+            "--min-score",
+            "1",
+        ],
+    )
     assert r.exit_code == 1 and "--min-score do(es) not apply to the mediapipe" in r.stderr
 
 

@@ -41,8 +41,15 @@ def pair():
 def test_ssim_equals_direct_scikit_image_calls(pair):
     a, b = pair
     assert ssim(a, b, "pg2") == structural_similarity(a, b, channel_axis=-1, data_range=255)
-    direct = structural_similarity(a, b, channel_axis=-1, gaussian_weights=True, sigma=1.5,
-                                   use_sample_covariance=False, data_range=float(a.max()) - float(a.min()))  # fmt: skip
+    direct = structural_similarity(
+        a,
+        b,
+        channel_axis=-1,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=float(a.max()) - float(a.min()),
+    )
     assert ssim(a, b, "posegan") == direct
     assert ssim(a, a, "pg2") == pytest.approx(1.0)
 
@@ -61,9 +68,14 @@ def test_posegan_ssim_rewards_a_wider_range_and_ssim_fixed_does_not():
         ssim(blurred, a, "posegan", True), abs=1e-3
     )
     assert ssim(blurred, a, "posegan", True) == structural_similarity(
-        blurred, a, channel_axis=-1, gaussian_weights=True, sigma=1.5,
-        use_sample_covariance=False, data_range=255,
-    )  # fmt: skip
+        blurred,
+        a,
+        channel_axis=-1,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+    )
     assert ssim(blurred, a, "pg2", True) == ssim(blurred, a, "pg2")
 
 
@@ -73,8 +85,12 @@ def test_mask_ssim_masks_both_images_with_the_target_pose(pair):
     from reidaug.data.pose import pose_mask
 
     m = pose_mask(k)
-    expected = structural_similarity((m[..., None] * a).astype(np.uint8), (m[..., None] * b).astype(np.uint8),
-                                     channel_axis=-1, data_range=255)  # fmt: skip
+    expected = structural_similarity(
+        (m[..., None] * a).astype(np.uint8),
+        (m[..., None] * b).astype(np.uint8),
+        channel_axis=-1,
+        data_range=255,
+    )
     assert mask_ssim(a, b, k, "pg2") == expected
 
 
@@ -137,7 +153,8 @@ def test_missing_inception_weights_name_the_file(monkeypatch, tmp_path):
     with pytest.raises(UserError) as e:
         find_weights("is-tf2015")
     assert str(e.value) == (
-        f"Inception weights not found: {TF_WEIGHTS}. Put the file in {tmp_path / 'hub' / 'checkpoints'}/ or "
+        f"Inception weights not found: {TF_WEIGHTS}. Put the file in "
+        f"{tmp_path / 'hub' / 'checkpoints'}/ or "
         "pass --inception-weights FILE (or set REIDAUG_INCEPTION_WEIGHTS); nothing is downloaded"
     )
 
@@ -171,8 +188,14 @@ def test_is_mis_fid_with_random_weights(tiny_run):
         weights=None, num_classes=1008, aux_logits=False, init_weights=True
     ).state_dict()
     said = []
-    recs = evaluate(run=tiny_run, protocols=["posegan"], metrics=["is", "mis", "fid"], limit=4,
-                    inception_state_dict=sd, log=said.append)  # fmt: skip
+    recs = evaluate(
+        run=tiny_run,
+        protocols=["posegan"],
+        metrics=["is", "mis", "fid"],
+        limit=4,
+        inception_state_dict=sd,
+        log=said.append,
+    )
     by = {(x["metric"], x["source"]): x for x in recs}
     assert by[("is", "G2")]["protocol"] == "posegan/is-tf2015"
     assert all(by[("is", s)]["value"] >= 1.0 for s in ("G1", "G2", "copy baseline", "real target"))
@@ -201,8 +224,22 @@ def test_evaluate_images_folder(tiny_run, synth_root, tmp_path, runner):
     )
     by = {(x["metric"], x["source"]): x["value"] for x in recs}
     assert by[("ssim", "images")] == pytest.approx(1.0) and by[("ssim", "copy baseline")] < 0.9
-    r = runner.invoke(cli, ["evaluate", "--images", str(tmp_path), "--dataset", "synthetic", "--root",
-                            str(synth_root), "--protocol", "posegan", "--limit", "6"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            "--images",
+            str(tmp_path),
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--protocol",
+            "posegan",
+            "--limit",
+            "6",
+        ],
+    )
     assert r.exit_code == 1
     assert (
         r.stderr.strip()
@@ -212,8 +249,22 @@ def test_evaluate_images_folder(tiny_run, synth_root, tmp_path, runner):
     # a wrongly shaped image is refused by name, never resized and scored
     a, b = pairs[0]
     Image.new("RGB", (1, 1)).save(tmp_path / f"{a}___{b}.png")
-    r = runner.invoke(cli, ["evaluate", "--images", str(tmp_path), "--dataset", "synthetic", "--root",
-                            str(synth_root), "--protocol", "posegan", "--limit", "5"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            "--images",
+            str(tmp_path),
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--protocol",
+            "posegan",
+            "--limit",
+            "5",
+        ],
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert r.stderr.strip().splitlines()[-1] == (
         f"Error: {tmp_path / f'{a}___{b}.png'} is 1x1 pixels, expected 64x128 (width x height), "
@@ -240,8 +291,14 @@ def test_evaluate_figures_equal_direct_computations_on_the_same_images(
         return torch.softmax(30 * f, dim=1), f
 
     monkeypatch.setattr(InceptionScorer, "forward", coarse_colour)
-    recs = evaluate(run=tiny_run, protocols=["posegan"], metrics=["ssim", "ssim-fixed", "mssim", "is", "mis"],
-                    limit=20, device="cpu", inception_state_dict=sd)  # fmt: skip
+    recs = evaluate(
+        run=tiny_run,
+        protocols=["posegan"],
+        metrics=["ssim", "ssim-fixed", "mssim", "is", "mis"],
+        limit=20,
+        device="cpu",
+        inception_state_dict=sd,
+    )
     by = {(x["metric"], x["source"]): x for x in recs}
     ds = SyntheticMarket(synth_root)
     ann = ds.annotations("gallery")
@@ -253,8 +310,15 @@ def test_evaluate_figures_equal_direct_computations_on_the_same_images(
 
     def direct(p, t, rng=None):
         rng = float(p.max()) - float(p.min()) if rng is None else rng
-        return structural_similarity(p, t, channel_axis=-1, gaussian_weights=True, sigma=1.5,
-                                     use_sample_covariance=False, data_range=rng)  # fmt: skip
+        return structural_similarity(
+            p,
+            t,
+            channel_axis=-1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=rng,
+        )
 
     def masked(im, m):
         return (m[..., None] * im).astype(np.uint8)

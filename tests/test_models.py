@@ -57,8 +57,11 @@ def count(m):
 
 def shapes(model, x, kinds):
     out = []
-    hooks = [m.register_forward_hook(lambda m, i, o: out.append((type(m).__name__, tuple(o.shape[1:]))))
-             for m in model.modules() if type(m).__name__ in kinds]  # fmt: skip
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: out.append((type(m).__name__, tuple(o.shape[1:]))))
+        for m in model.modules()
+        if type(m).__name__ in kinds
+    ]
     with torch.no_grad():
         y = model(x)
     for h in hooks:

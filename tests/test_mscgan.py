@@ -42,16 +42,36 @@ def c(k, s, ch):
 
 def test_g1_matches_tables_4_and_5():
     seen, y = layers(mscgan_g1(), torch.randn(1, 21, 128, 64))
-    encoder = [c(3, 1, 128),
-               c(3, 1, 128), c(3, 1, 128), c(3, 2, 256),
-               c(3, 1, 256), c(3, 1, 256), c(3, 2, 512),
-               c(3, 1, 512), c(3, 1, 512), c(3, 2, 1024),
-               c(3, 1, 1024), c(3, 1, 1024), ("FC", 64)]  # fmt: skip
-    decoder = [("FC", 4096),
-               c(3, 1, 1024), c(3, 1, 1024), ("DECONV", 3, 2, 512),
-               c(3, 1, 512), c(3, 1, 512), ("DECONV", 3, 2, 256),
-               c(3, 1, 256), c(3, 1, 256), ("DECONV", 3, 2, 128),
-               c(3, 1, 128), c(3, 1, 128), c(3, 1, 3)]  # fmt: skip
+    encoder = [
+        c(3, 1, 128),
+        c(3, 1, 128),
+        c(3, 1, 128),
+        c(3, 2, 256),
+        c(3, 1, 256),
+        c(3, 1, 256),
+        c(3, 2, 512),
+        c(3, 1, 512),
+        c(3, 1, 512),
+        c(3, 2, 1024),
+        c(3, 1, 1024),
+        c(3, 1, 1024),
+        ("FC", 64),
+    ]
+    decoder = [
+        ("FC", 4096),
+        c(3, 1, 1024),
+        c(3, 1, 1024),
+        ("DECONV", 3, 2, 512),
+        c(3, 1, 512),
+        c(3, 1, 512),
+        ("DECONV", 3, 2, 256),
+        c(3, 1, 256),
+        c(3, 1, 256),
+        ("DECONV", 3, 2, 128),
+        c(3, 1, 128),
+        c(3, 1, 128),
+        c(3, 1, 3),
+    ]
     assert seen == encoder + decoder
     assert y.shape == (1, 3, 128, 64)
 
@@ -59,10 +79,28 @@ def test_g1_matches_tables_4_and_5():
 def test_g2_matches_tables_6_and_7():
     g2 = mscgan_g2()
     seen, y = layers(g2, torch.randn(1, 6, 128, 64))
-    encoder = [c(3, 1, 128), c(3, 1, 128), c(3, 1, 128), c(4, 2, 256),
-               c(3, 1, 256), c(3, 1, 256), c(4, 2, 512), c(3, 1, 512), c(3, 1, 512)]  # fmt: skip
-    decoder = [c(3, 1, 512), c(3, 1, 512), ("DECONV", 4, 2, 256), c(3, 1, 256), c(3, 1, 256),
-               ("DECONV", 4, 2, 128), c(3, 1, 128), c(3, 1, 128), c(3, 1, 3)]  # fmt: skip
+    encoder = [
+        c(3, 1, 128),
+        c(3, 1, 128),
+        c(3, 1, 128),
+        c(4, 2, 256),
+        c(3, 1, 256),
+        c(3, 1, 256),
+        c(4, 2, 512),
+        c(3, 1, 512),
+        c(3, 1, 512),
+    ]
+    decoder = [
+        c(3, 1, 512),
+        c(3, 1, 512),
+        ("DECONV", 4, 2, 256),
+        c(3, 1, 256),
+        c(3, 1, 256),
+        ("DECONV", 4, 2, 128),
+        c(3, 1, 128),
+        c(3, 1, 128),
+        c(3, 1, 3),
+    ]
     assert seen == encoder + decoder
     assert not any(isinstance(m, nn.Linear) for m in g2.modules())
     assert torch.count_nonzero(y) == 0  # zero-initialised difference map: starts as G1's image
@@ -99,7 +137,20 @@ def test_recipe_defaults_and_scales(synth_root, tmp_path):
 
 @pytest.mark.slow
 def test_small_mscgan_beats_the_copy_baseline(synth_root, tmp_path):
-    cfg = tiny(synth_root, tmp_path, model="mscgan", width=16, d_width=16, iters1=300, iters2=40, batch_size=8,
-               lr=5e-4, log_every=50, sample_every=10**6, checkpoint_every=10**6, workers=1)  # fmt: skip
+    cfg = tiny(
+        synth_root,
+        tmp_path,
+        model="mscgan",
+        width=16,
+        d_width=16,
+        iters1=300,
+        iters2=40,
+        batch_size=8,
+        lr=5e-4,
+        log_every=50,
+        sample_every=10**6,
+        checkpoint_every=10**6,
+        workers=1,
+    )
     s = evaluate(train(cfg), SyntheticMarket(synth_root), final=True)
     assert s["G1"] > s["copy"] + 0.005, s

@@ -10,11 +10,24 @@ def skeleton() -> np.ndarray:
     """A hand-made standing figure in a 128x64 frame."""
     k = np.full((18, 2), -1)
     pts = {
-        "nose": (14, 32), "neck": (24, 32), "Rsho": (26, 22), "Relb": (44, 20), "Rwri": (60, 20),
-        "Lsho": (26, 42), "Lelb": (44, 44), "Lwri": (60, 44), "Rhip": (64, 26), "Rkne": (90, 26),
-        "Rank": (116, 26), "Lhip": (64, 38), "Lkne": (90, 38), "Lank": (116, 38),
-        "Reye": (11, 29), "Leye": (11, 35), "Rear": (12, 26),
-    }  # fmt: skip
+        "nose": (14, 32),
+        "neck": (24, 32),
+        "Rsho": (26, 22),
+        "Relb": (44, 20),
+        "Rwri": (60, 20),
+        "Lsho": (26, 42),
+        "Lelb": (44, 44),
+        "Lwri": (60, 44),
+        "Rhip": (64, 26),
+        "Rkne": (90, 26),
+        "Rank": (116, 26),
+        "Lhip": (64, 38),
+        "Lkne": (90, 38),
+        "Lank": (116, 38),
+        "Reye": (11, 29),
+        "Leye": (11, 35),
+        "Rear": (12, 26),
+    }
     for n, p in pts.items():
         k[K.KP[n]] = p
     return k

@@ -11,11 +11,25 @@ from reidaug.data import SyntheticMarket
 from reidaug.data.estimate import COCO17_NAMES, coco17_to_coco18, pick_person
 from reidaug.data.keypoints import KEYPOINT_NAMES, KP, read_annotations
 
-SHORT = {"nose": "nose", "Rsho": "right_shoulder", "Relb": "right_elbow", "Rwri": "right_wrist",
-         "Lsho": "left_shoulder", "Lelb": "left_elbow", "Lwri": "left_wrist", "Rhip": "right_hip",
-         "Rkne": "right_knee", "Rank": "right_ankle", "Lhip": "left_hip", "Lkne": "left_knee",
-         "Lank": "left_ankle", "Leye": "left_eye", "Reye": "right_eye", "Lear": "left_ear",
-         "Rear": "right_ear"}  # fmt: skip
+SHORT = {
+    "nose": "nose",
+    "Rsho": "right_shoulder",
+    "Relb": "right_elbow",
+    "Rwri": "right_wrist",
+    "Lsho": "left_shoulder",
+    "Lelb": "left_elbow",
+    "Lwri": "left_wrist",
+    "Rhip": "right_hip",
+    "Rkne": "right_knee",
+    "Rank": "right_ankle",
+    "Lhip": "left_hip",
+    "Lkne": "left_knee",
+    "Lank": "left_ankle",
+    "Leye": "left_eye",
+    "Reye": "right_eye",
+    "Lear": "left_ear",
+    "Rear": "right_ear",
+}
 
 
 def _hand_made():
@@ -74,8 +88,20 @@ def _images(synth_root, tmp_path, n=3):
 def test_estimate_end_to_end_with_random_weights(runner, synth_root, tmp_path, random_weights):
     imgs = _images(synth_root, tmp_path)
     out = tmp_path / "ann.csv"
-    args = ["poses", "estimate", "--images", str(imgs), "--weights", str(random_weights), "--out", str(out),
-            "--min-size", "128", "--batch-size", "2"]  # fmt: skip
+    args = [
+        "poses",
+        "estimate",
+        "--images",
+        str(imgs),
+        "--weights",
+        str(random_weights),
+        "--out",
+        str(out),
+        "--min-size",
+        "128",
+        "--batch-size",
+        "2",
+    ]
     r = runner.invoke(cli, [*args, "--min-score", "-1e9"])
     assert r.exit_code == 0, r.output
     assert "3 images" in r.stderr and "all-missing rows" in r.stderr
@@ -100,8 +126,19 @@ def test_estimate_end_to_end_with_random_weights(runner, synth_root, tmp_path, r
 def test_missing_weights_give_the_documented_error(runner, synth_root, tmp_path, monkeypatch):
     imgs = _images(synth_root, tmp_path, n=1)
     out = tmp_path / "ann.csv"
-    r = runner.invoke(cli, ["poses", "estimate", "--images", str(imgs), "--weights", str(tmp_path / "nope.pth"),
-                            "--out", str(out)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "poses",
+            "estimate",
+            "--images",
+            str(imgs),
+            "--weights",
+            str(tmp_path / "nope.pth"),
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 1 and not out.exists()
     assert (
         r.stderr.strip()
@@ -109,8 +146,19 @@ def test_missing_weights_give_the_documented_error(runner, synth_root, tmp_path,
         .startswith(f"Error: keypoint R-CNN weights not found: {tmp_path / 'nope.pth'}")
     )
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))  # an empty hub cache
-    r = runner.invoke(cli, ["poses", "estimate", "--images", str(imgs), "--out", str(out),
-                            "--backend", "keypointrcnn"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "poses",
+            "estimate",
+            "--images",
+            str(imgs),
+            "--out",
+            str(out),
+            "--backend",
+            "keypointrcnn",
+        ],
+    )
     last = r.stderr.strip().splitlines()[-1]
     assert r.exit_code == 1 and "keypointrcnn_resnet50_fpn_coco-fc266e95.pth" in last
     assert str(tmp_path / "hub") in last and "--weights" in last
@@ -120,8 +168,21 @@ def test_show_draws_a_grid(runner, synth_root, tmp_path):
     ds = SyntheticMarket(synth_root)
     out = tmp_path / "grid.png"
     ann = synth_root / "annotations" / "market-annotation-train.csv"
-    r = runner.invoke(cli, ["poses", "show", "--annotations", str(ann), "--images", str(ds.split_dir("train")),
-                            "--out", str(out), "--count", "10"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "poses",
+            "show",
+            "--annotations",
+            str(ann),
+            "--images",
+            str(ds.split_dir("train")),
+            "--out",
+            str(out),
+            "--count",
+            "10",
+        ],
+    )
     assert r.exit_code == 0, r.output
     grid = np.asarray(Image.open(out))
     assert grid.shape == (2 * 128, 8 * 64, 3)  # 10 tiles on rows of 8

@@ -43,9 +43,19 @@ def test_sharpness_is_measured_inside_the_mask_only():
 @pytest.fixture(scope="module")
 def trained(synth_root, tmp_path_factory):
     """A width-16 G1 trained ~40 s: blurry, but already person-shaped."""
-    cfg = tiny(synth_root, tmp_path_factory.mktemp("runs"), width=16, variant="g1-posemask",
-               iters1=250, batch_size=8, lr=5e-4, log_every=50, sample_every=10**6,
-               checkpoint_every=10**6, workers=1)  # fmt: skip
+    cfg = tiny(
+        synth_root,
+        tmp_path_factory.mktemp("runs"),
+        width=16,
+        variant="g1-posemask",
+        iters1=250,
+        batch_size=8,
+        lr=5e-4,
+        log_every=50,
+        sample_every=10**6,
+        checkpoint_every=10**6,
+        workers=1,
+    )
     return train(cfg)
 
 
@@ -53,8 +63,15 @@ def trained(synth_root, tmp_path_factory):
 def test_idp_and_sharpness_on_a_trained_g1(trained, synth_root, tmp_path, monkeypatch):
     monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
     said = []
-    recs = evaluate(run=trained, protocols=["posegan"], metrics=["idp", "sharpness"], limit=96,
-                    device="cpu", reid_recipe={"epochs": 4, "batch_size": 32, "workers": 0}, log=said.append)  # fmt: skip
+    recs = evaluate(
+        run=trained,
+        protocols=["posegan"],
+        metrics=["idp", "sharpness"],
+        limit=96,
+        device="cpu",
+        reid_recipe={"epochs": 4, "batch_size": 32, "workers": 0},
+        log=said.append,
+    )
     v = {(r["metric"], r["source"]): r["value"] for r in recs}
     n = {(r["metric"], r["source"]): r["n"] for r in recs}
     # every source is ranked on the same queries; the judge's own figures come with them
@@ -64,8 +81,11 @@ def test_idp_and_sharpness_on_a_trained_g1(trained, synth_root, tmp_path, monkey
         == n[("idp-rank1", "real target")]
         > 0
     )
-    assert all(0 <= v[(m, s)] <= 1 for m in ("idp-rank1", "idp-mAP")
-               for s in ("G1", "copy baseline", "real target", "judge (real queries)"))  # fmt: skip
+    assert all(
+        0 <= v[(m, s)] <= 1
+        for m in ("idp-rank1", "idp-mAP")
+        for s in ("G1", "copy baseline", "real target", "judge (real queries)")
+    )
     # each source is scored on its own images: the same judge ranking the pairs' condition and
     # target images by hand gives the copy-baseline and real-target figures exactly
     (judge,) = (tmp_path / "cache" / "reid").glob("*.pt")
@@ -88,8 +108,15 @@ def test_idp_and_sharpness_on_a_trained_g1(trained, synth_root, tmp_path, monkey
 
     # the cached model is reused, not retrained
     said.clear()
-    again = evaluate(run=trained, protocols=["posegan"], metrics=["idp"], limit=32, device="cpu",
-                     reid_recipe={"epochs": 4, "batch_size": 32, "workers": 0}, log=said.append)  # fmt: skip
+    again = evaluate(
+        run=trained,
+        protocols=["posegan"],
+        metrics=["idp"],
+        limit=32,
+        device="cpu",
+        reid_recipe={"epochs": 4, "batch_size": 32, "workers": 0},
+        log=said.append,
+    )
     assert any("from the cache" in s for s in said) and again
 
 
@@ -98,8 +125,14 @@ def test_idp_top1_on_training_id_shards(trained, synth_root, tmp_path, monkeypat
     monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
     shards = tmp_path / "shards"
     synthesize(shards, run=trained, poses=1, shard_size=64, batch_size=32, workers=0)
-    recs = evaluate(shards=shards, metrics=["idp"], dataset="synthetic", root=synth_root,
-                    device="cpu", reid_recipe={"epochs": 2, "batch_size": 32, "workers": 0})  # fmt: skip
+    recs = evaluate(
+        shards=shards,
+        metrics=["idp"],
+        dataset="synthetic",
+        root=synth_root,
+        device="cpu",
+        reid_recipe={"epochs": 2, "batch_size": 32, "workers": 0},
+    )
     by = {r["source"]: r for r in recs}
     n_train = len(SyntheticMarket(synth_root).train)
     assert set(by) == {"synthetic", "real source images", "judge (real queries)"}
@@ -119,15 +152,27 @@ def test_idp_top1_on_training_id_shards(trained, synth_root, tmp_path, monkeypat
     top1 = float((pred == torch.as_tensor([it.pid for it in ds.train])).float().mean())
     assert by["real source images"]["value"] == pytest.approx(top1)
 
-    r = runner.invoke(cli, ["evaluate", "--run", str(trained), "--metrics", "idp",
-                            "--reid-checkpoint", str(tmp_path / "none.pt")])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            "--run",
+            str(trained),
+            "--metrics",
+            "idp",
+            "--reid-checkpoint",
+            str(tmp_path / "none.pt"),
+        ],
+    )
     assert r.exit_code == 1
     assert (
         r.stderr.strip().splitlines()[-1]
         == f"Error: re-ID checkpoint not found: {tmp_path / 'none.pt'}"
     )
-    r = runner.invoke(cli, ["evaluate", "--shards", str(shards), "--dataset", "synthetic", "--root",
-                            str(synth_root)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        ["evaluate", "--shards", str(shards), "--dataset", "synthetic", "--root", str(synth_root)],
+    )
     assert r.exit_code == 1 and "add idp to --metrics" in r.stderr
 
 
@@ -149,9 +194,16 @@ def test_a_generator_of_the_real_targets_scores_no_more_than_the_judge(
     for a, b in pairs:  # a "generator" whose images are exactly the real targets
         Image.open(ds.split_dir("gallery") / b).save(images / f"{a}___{b}.png")
     said = []
-    recs = evaluate(images=images, dataset="synthetic", root=synth_root, protocols=["posegan"],
-                    metrics=["idp"], device="cpu", log=said.append,
-                    reid_recipe={"epochs": 12, "batch_size": 16, "workers": 0})  # fmt: skip
+    recs = evaluate(
+        images=images,
+        dataset="synthetic",
+        root=synth_root,
+        protocols=["posegan"],
+        metrics=["idp"],
+        device="cpu",
+        log=said.append,
+        reid_recipe={"epochs": 12, "batch_size": 16, "workers": 0},
+    )
     v = {(r["metric"], r["source"]): r for r in recs}
     judge = v[("idp-rank1", JUDGE)]
     assert judge["protocol"] == "real queries" and judge["n"] == len(ds.query)

@@ -35,8 +35,16 @@ def shards(synth_root, tmp_path_factory):
 
 def small(synth_root, shards, out, **kw):
     """The cpu recipe, shrunk to seconds on the embedded dataset."""
-    base = dict(dataset="synthetic", root=str(synth_root), shards=str(shards) if shards else None, epochs=2, batch_size=16,
-                workers=0, out=str(out), device="cpu")  # fmt: skip
+    base = dict(
+        dataset="synthetic",
+        root=str(synth_root),
+        shards=str(shards) if shards else None,
+        epochs=2,
+        batch_size=16,
+        workers=0,
+        out=str(out),
+        device="cpu",
+    )
     return BenchConfig.from_recipe("cpu", **{**base, **kw})
 
 
@@ -48,9 +56,19 @@ def test_lsro_is_cross_entropy_against_a_uniform_target():
 
 def test_recipes_resolve_and_flags_override():
     cpu = BenchConfig.from_recipe("cpu")
-    assert (cpu.model, cpu.height, cpu.width, cpu.batch_size, cpu.optim, cpu.lr, cpu.weight_decay,
-            cpu.scheduler, cpu.epochs, cpu.label_smooth, cpu.transforms) == (
-        "osnet_x0_25", 128, 64, 64, "amsgrad", 3e-3, 5e-4, "cosine", 38, True, ["random_flip"])  # fmt: skip
+    assert (
+        cpu.model,
+        cpu.height,
+        cpu.width,
+        cpu.batch_size,
+        cpu.optim,
+        cpu.lr,
+        cpu.weight_decay,
+        cpu.scheduler,
+        cpu.epochs,
+        cpu.label_smooth,
+        cpu.transforms,
+    ) == ("osnet_x0_25", 128, 64, 64, "amsgrad", 3e-3, 5e-4, "cosine", 38, True, ["random_flip"])
     assert BenchConfig() == cpu  # the dataclass defaults are the cpu recipe
     gpu = BenchConfig.from_recipe("gpu", epochs=5, transforms=["random_flip", "random_erase"])
     assert (gpu.model, gpu.height, gpu.width, gpu.epochs) == ("osnet_x1_0", 256, 128, 5)
@@ -115,8 +133,9 @@ def test_ranking_with_the_same_camera_mask_is_torchreids():
     q_pids, g_pids = rng.integers(0, 15, 40), rng.integers(0, 15, 300)
     q_cams, g_cams = rng.integers(0, 4, 40), rng.integers(0, 4, 300)
     cmc_ref, map_ref = adapter.evaluate(qf, gf, q_pids, g_pids, q_cams, g_cams)
-    cmc, mAP, n = rank(adapter.distance(qf, gf), q_pids, g_pids,
-                       same_camera_mask(q_pids, g_pids, q_cams, g_cams))  # fmt: skip
+    cmc, mAP, n = rank(
+        adapter.distance(qf, gf), q_pids, g_pids, same_camera_mask(q_pids, g_pids, q_cams, g_cams)
+    )
     assert mAP == pytest.approx(map_ref) and np.allclose(cmc, cmc_ref)
     assert 0 < n <= 40
     # excluding every true match of a query drops that query
@@ -145,8 +164,25 @@ def test_bench_both_arms_reports_and_a_second_run_trains_nothing(
     runner, shards, synth_root, tmp_path
 ):
     out = tmp_path / "bench"
-    args = ["bench-reid", "--dataset", "synthetic", "--root", str(synth_root), "--shards", str(shards),
-            "--epochs", "2", "--batch-size", "16", "--workers", "0", "--seeds", "1,2", "--out", str(out)]  # fmt: skip
+    args = [
+        "bench-reid",
+        "--dataset",
+        "synthetic",
+        "--root",
+        str(synth_root),
+        "--shards",
+        str(shards),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--workers",
+        "0",
+        "--seeds",
+        "1,2",
+        "--out",
+        str(out),
+    ]
     r = runner.invoke(cli, args)
     assert r.exit_code == 0, r.output
     assert "paired delta" in r.stderr and "baseline" in r.stderr and "augmented" in r.stderr
@@ -252,13 +288,24 @@ def test_bad_input(shards, synth_root, tmp_path, runner):
             h["pid"][0] = 9999
     with pytest.raises(UserError, match="shard pid 9999 .* is not a training id of synthetic"):
         bench(BenchConfig(**{**cfg.__dict__, "shards": str(other)}))
-    base = ["bench-reid", "--dataset", "synthetic", "--root", str(synth_root), "--shards", str(shards),
-            "--out", str(tmp_path / "o")]  # fmt: skip
-    for flags, msg in ((["--lr", "-1"], "Error: --lr must be a positive number, got -1.0"),
-                       (["--lr", "nan"], "Error: --lr must be a positive number, got nan"),
-                       (["--synthetic-ratio", "1"], "Error: --synthetic-ratio is the synthetic share"),
-                       (["--seeds", "1,1"], "Error: --seeds repeats a seed: [1, 1]"),
-                       (["--batch-size", "4096"], "Error: --batch-size 4096 exceeds the")):  # fmt: skip
+    base = [
+        "bench-reid",
+        "--dataset",
+        "synthetic",
+        "--root",
+        str(synth_root),
+        "--shards",
+        str(shards),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    for flags, msg in (
+        (["--lr", "-1"], "Error: --lr must be a positive number, got -1.0"),
+        (["--lr", "nan"], "Error: --lr must be a positive number, got nan"),
+        (["--synthetic-ratio", "1"], "Error: --synthetic-ratio is the synthetic share"),
+        (["--seeds", "1,1"], "Error: --seeds repeats a seed: [1, 1]"),
+        (["--batch-size", "4096"], "Error: --batch-size 4096 exceeds the"),
+    ):
         r = runner.invoke(cli, [*base, *flags])
         assert r.exit_code == 1 and r.stderr.strip().splitlines()[-1].startswith(msg), (
             flags,
@@ -285,8 +332,16 @@ def test_lsro_labels_put_exactly_the_synthetic_images_under_the_uniform_loss(
     ds = SyntheticMarket(synth_root)
     for label in ("same-id", "lsro"):
         sizes.clear()
-        cfg = BenchConfig.from_recipe("cpu", dataset="synthetic", root=str(synth_root), epochs=1,
-                                      batch_size=16, workers=0, label=label, device="cpu")  # fmt: skip
+        cfg = BenchConfig.from_recipe(
+            "cpu",
+            dataset="synthetic",
+            root=str(synth_root),
+            epochs=1,
+            batch_size=16,
+            workers=0,
+            label=label,
+            device="cpu",
+        )
         _, info = train_arm(cfg, ds, ShardDataset(shards), seed=1, device="cpu", tag="augmented")
         if label == "same-id":
             assert sizes == []

@@ -1,4 +1,5 @@
-"""Bulk synthesis: schema, determinism, kill-and-resume, pids, export, pose strategies, bad input."""
+"""Bulk synthesis: schema, determinism, kill-and-resume, pids, export, pose strategies, bad
+input."""
 
 import errno
 import os
@@ -114,8 +115,16 @@ def test_deterministic(run, shards, tmp_path):
 def test_seed_picks_the_poses_and_keeps_the_bytes(run, tmp_path, monkeypatch, runner):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        synthesize(tmp_path / name, run=run, poses=2, shard_size=64, batch_size=16, seed=seed,
-                   workers=0, command="test")  # fmt: skip
+        synthesize(
+            tmp_path / name,
+            run=run,
+            poses=2,
+            shard_size=64,
+            batch_size=16,
+            seed=seed,
+            workers=0,
+            command="test",
+        )
     files = sorted(p.name for p in (tmp_path / "a").glob("shard-*.h5"))
     assert files and files == sorted(p.name for p in (tmp_path / "b").glob("shard-*.h5"))
     for f in files:  # the same seed and checkpoint: byte-identical shards
@@ -125,25 +134,77 @@ def test_seed_picks_the_poses_and_keeps_the_bytes(run, tmp_path, monkeypatch, ru
     assert S.read_manifest(tmp_path / "c")["seed"] == 6
 
     def targets(folder):
-        return np.concatenate([h5py.File(f, "r")["target_name"].asstr()[()]
-                               for f in sorted(folder.glob("shard-*.h5"))])  # fmt: skip
+        return np.concatenate(
+            [
+                h5py.File(f, "r")["target_name"].asstr()[()]
+                for f in sorted(folder.glob("shard-*.h5"))
+            ]
+        )
 
     ta, tc = targets(tmp_path / "a"), targets(tmp_path / "c")
     assert len(ta) == len(tc) and (ta != tc).mean() > 0.5  # another seed: other target poses
 
     # the CLI flag reaches the job, and a disagreeing global --seed is refused
-    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "2", "--seed", "6", "--shard-size",
-                            "64", "--batch-size", "16", "--workers", "0", "--out", str(tmp_path / "d")])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "synthesize",
+            "--run",
+            str(run),
+            "--poses",
+            "2",
+            "--seed",
+            "6",
+            "--shard-size",
+            "64",
+            "--batch-size",
+            "16",
+            "--workers",
+            "0",
+            "--out",
+            str(tmp_path / "d"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert np.array_equal(targets(tmp_path / "d"), tc)
-    r = runner.invoke(cli, ["--seed", "1", "synthesize", "--run", str(run), "--seed", "2", "--out",
-                            str(tmp_path / "e")])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "--seed",
+            "1",
+            "synthesize",
+            "--run",
+            str(run),
+            "--seed",
+            "2",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    )
     assert r.exit_code == 2 and "disagree" in r.stderr
 
 
 def _cmd(run, out):
-    return [sys.executable, "-m", "reidaug", "--device", "cpu", "synthesize", "--run", str(run), "--poses", "3",
-            "--out", out, "--shard-size", "40", "--batch-size", "8", "--workers", "0"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "reidaug",
+        "--device",
+        "cpu",
+        "synthesize",
+        "--run",
+        str(run),
+        "--poses",
+        "3",
+        "--out",
+        out,
+        "--shard-size",
+        "40",
+        "--batch-size",
+        "8",
+        "--workers",
+        "0",
+    ]
 
 
 @pytest.mark.slow
@@ -248,7 +309,9 @@ def test_bad_input(runner, run, shards, tmp_path):
         == f"Error: checkpoint not found: {tmp_path / 'x.pt'}"
     )
     r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "0", "--out", "o"])
-    assert r.exit_code == 2 and "Invalid value for '--poses': 0 is not in the range x>=1" in r.stderr
+    assert (
+        r.exit_code == 2 and "Invalid value for '--poses': 0 is not in the range x>=1" in r.stderr
+    )
     msg = last("--run", str(run), "--poses", "3", "--shard-size", "64", "--out", str(shards))
     assert msg == f"Error: {shards} holds shards of a different job (poses: 2 != 3)"
     bad = tmp_path / "bad.pt"
@@ -263,8 +326,18 @@ def test_a_checkpoint_of_another_datasets_run_is_refused(run, tmp_path, runner):
 
     make_synthetic(tmp_path / "other", ids=6, seed=1, test_pairs=20)
     other = train(tiny(tmp_path / "other", tmp_path / "runs", iters1=1, iters2=1))
-    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--checkpoint", str(C_latest(other)),
-                            "--out", str(tmp_path / "o")])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "synthesize",
+            "--run",
+            str(run),
+            "--checkpoint",
+            str(C_latest(other)),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     line = r.stderr.strip().splitlines()[-1]
     assert line.startswith(
@@ -311,29 +384,85 @@ def test_another_jobs_shards_are_never_touched_without_a_manifest(run, tmp_path,
     synthesize(out, run=run, poses=2, shard_size=64, batch_size=16, workers=0, command="test")
     (out / "manifest.json").unlink()
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "1", "--shard-size", "64",
-                            "--workers", "0", "--out", str(out)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "synthesize",
+            "--run",
+            str(run),
+            "--poses",
+            "1",
+            "--shard-size",
+            "64",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert r.stderr.strip().splitlines()[-1] == (
-        f"Error: {out} holds shards of a different job (shard-00000.h5: poses 2 != 1); nothing was changed"
+        f"Error: {out} holds shards of a different job (shard-00000.h5: poses 2 != 1); nothing "
+        "was changed"
     )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     (out / "shard-00009.h5").write_bytes(b"junk")
-    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "2", "--shard-size", "64",
-                            "--workers", "0", "--out", str(out)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "synthesize",
+            "--run",
+            str(run),
+            "--poses",
+            "2",
+            "--shard-size",
+            "64",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 1 and "shard-00009.h5 is not a readable reidaug shard" in r.stderr
     (out / "shard-00009.h5").unlink()
     # the same job without its manifest goes on
-    r = runner.invoke(cli, ["synthesize", "--run", str(run), "--poses", "2", "--shard-size", "64",
-                            "--batch-size", "16", "--workers", "0", "--out", str(out)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "synthesize",
+            "--run",
+            str(run),
+            "--poses",
+            "2",
+            "--shard-size",
+            "64",
+            "--batch-size",
+            "16",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert S.read_manifest(out)["complete"]
 
 
 def test_verbosity_does_not_change_the_shard_bytes(run, tmp_path):
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "PYTHONPATH": str(REPO)}
-    args = ["synthesize", "--run", str(run), "--poses", "1", "--shard-size", "64", "--batch-size", "16",
-            "--workers", "0"]  # fmt: skip
+    args = [
+        "synthesize",
+        "--run",
+        str(run),
+        "--poses",
+        "1",
+        "--shard-size",
+        "64",
+        "--batch-size",
+        "16",
+        "--workers",
+        "0",
+    ]
     for pre, out in (([], "a"), (["-v", "--device", "cpu"], "b")):
         cmd = [sys.executable, "-m", "reidaug", *pre, *args, "--out", str(tmp_path / out)]
         assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
@@ -369,7 +498,8 @@ def test_full_disk_keeps_finished_shards(run, tmp_path, monkeypatch):
     out = tmp_path / "s"
     with pytest.raises(
         UserError,
-        match=r"could not write shard-00002.h5 \(no space left on device\); finished shards are kept",
+        match=r"could not write shard-00002.h5 \(no space left on device\); "
+        r"finished shards are kept",
     ):
         synthesize(out, run=run, poses=2, shard_size=64, batch_size=16, workers=0)
     assert sorted(p.name for p in out.iterdir()) == [

@@ -63,12 +63,16 @@ def test_run_directory_layout(synth_root, tmp_path):
     assert sorted(losses_by_step(run)) == list(range(1, 9))
     assert (run / "curves.png").is_file()
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
-        "step-0000003.png", "step-0000007.png", "step-0000008.png"
-    ]  # fmt: skip
+        "step-0000003.png",
+        "step-0000007.png",
+        "step-0000008.png",
+    ]
     # the newest two plus the end of stage 1 are kept
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
-        "step-0000004.pt", "step-0000006.pt", "step-0000008.pt"
-    ]  # fmt: skip
+        "step-0000004.pt",
+        "step-0000006.pt",
+        "step-0000008.pt",
+    ]
     ck = C.load(run / "checkpoints" / "step-0000008.pt")
     assert set(ck["nets"]) == {"G1", "G2", "D"} and ck["stage_index"] == 1 and ck["stage_step"] == 4
     assert train(tiny(synth_root, tmp_path, iters1=1, iters2=1)).name == "00001-pg2-synthetic"
@@ -116,8 +120,9 @@ def test_a_resume_writes_samples_into_a_run_copied_without_its_samples_folder(sy
     shutil.rmtree(run / "samples")
     train(tiny(synth_root, tmp_path, stage="2"), resume=run)
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
-        "step-0000007.png", "step-0000008.png"
-    ]  # fmt: skip
+        "step-0000007.png",
+        "step-0000008.png",
+    ]
 
 
 def test_a_truncated_newest_checkpoint_gives_way_to_the_older_one(synth_root, tmp_path):
@@ -143,8 +148,26 @@ def test_a_worker_error_is_one_line_with_the_workers_own_message(tmp_path, runne
     make_synthetic(root, ids=6, seed=3, test_pairs=20)
     for p in SyntheticMarket(root).train:
         p.path.write_bytes(b"")  # zero-byte JPEGs
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(root), "--iters", "2", "--width", "4",
-                            "--batch-size", "2", "--workers", "1", "--out", str(tmp_path / "runs")])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(root),
+            "--iters",
+            "2",
+            "--width",
+            "4",
+            "--batch-size",
+            "2",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+    )
     assert r.exit_code == 1
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: cannot decode image ") and last.endswith(
@@ -159,9 +182,28 @@ def test_ctrl_c_exits_130_and_says_what_a_resume_redoes(synth_root, tmp_path, ru
         raise KeyboardInterrupt
 
     on_step(monkeypatch, 4, interrupt)
-    r = runner.invoke(cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--iters", "4",
-                            "--width", "4", "--batch-size", "4", "--workers", "0", "--checkpoint-every", "2",
-                            "--out", str(tmp_path)])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--iters",
+            "4",
+            "--width",
+            "4",
+            "--batch-size",
+            "4",
+            "--workers",
+            "0",
+            "--checkpoint-every",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 130, r.output
     run = tmp_path / "00000-pg2-synthetic"
     ck = run / "checkpoints" / "step-0000002.pt"
@@ -239,8 +281,13 @@ def _free_port():
 
 
 def _worker(rank, world, port, cfg_dict, skew=0.0):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
-                      LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(world),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     from reidaug.training import distributed as dist
 
@@ -299,8 +346,20 @@ def test_train_cli_and_bad_input(runner, synth_root, tmp_path):
         assert "Traceback" not in r.output
         return r
 
-    r = invoke("--width", "4", "--d-width", "4", "--iters", "2", "--batch-size", "2", "--workers", "0",
-               "--out", str(tmp_path))  # fmt: skip
+    r = invoke(
+        "--width",
+        "4",
+        "--d-width",
+        "4",
+        "--iters",
+        "2",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        "--out",
+        str(tmp_path),
+    )
     assert r.exit_code == 0, r.output
     assert "run directory:" in r.stdout
     r = invoke("--resume", str(tmp_path / "nope"))
@@ -312,7 +371,8 @@ def test_train_cli_and_bad_input(runner, synth_root, tmp_path):
     r = invoke("--stage", "2", "--resume", str(half), "--iters1", "4")
     assert r.exit_code == 1
     assert r.stderr.strip().splitlines()[-1] == (
-        f"Error: --stage 2: stage 1 of {half} is not finished (step 2 of 4); resume it with --stage 1 first"
+        f"Error: --stage 2: stage 1 of {half} is not finished (step 2 of 4); resume it with "
+        "--stage 1 first"
     )
     r = invoke("--stage", "2", "--out", str(tmp_path))
     assert r.exit_code == 1
@@ -342,8 +402,9 @@ def test_lr_decay_falls_linearly_over_each_stages_last_steps_and_resumes(
     assert rows(ref)[4]["losses"] != rows(flat)[4]["losses"]
 
     with pytest.raises(Interrupt):  # the schedule follows the step, so a resume continues it
-        train(tiny(synth_root, tmp_path / "b", lr_decay=0.5, checkpoint_every=1),
-              progress=stop_at(3))  # fmt: skip
+        train(
+            tiny(synth_root, tmp_path / "b", lr_decay=0.5, checkpoint_every=1), progress=stop_at(3)
+        )
     run = tmp_path / "b" / "00000-pg2-synthetic"
     train(tiny(synth_root, tmp_path / "b", lr_decay=0.5, checkpoint_every=1), resume=run)
 
@@ -383,8 +444,10 @@ def test_lr_decay_follows_a_minutes_budget(synth_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(PG2Recipe, "step", ticking)
     totals = []
-    run = train(tiny(synth_root, tmp_path, stage="1", iters1=100, lr_decay=0.5, max_seconds=10),
-                progress=lambda done, total, **kw: totals.append(total))  # fmt: skip
+    run = train(
+        tiny(synth_root, tmp_path, stage="1", iters1=100, lr_decay=0.5, max_seconds=10),
+        progress=lambda done, total, **kw: totals.append(total),
+    )
     lrs = [json.loads(line)["lr"] for line in (run / "stats.jsonl").read_text().splitlines()]
     # step k starts k seconds in: full rate for the first half of the 10 s, then 0.8, 0.6, ...
     assert lrs == pytest.approx([1e-3] * 6 + [8e-4, 6e-4, 4e-4, 2e-4, 0.0])
@@ -395,8 +458,19 @@ def test_lr_decay_follows_a_minutes_budget(synth_root, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_small_g1_beats_the_copy_baseline(synth_root, tmp_path):
     """A width-16 G1 trained ~1.5 CPU-minutes beats copying the condition on held-out pairs."""
-    cfg = tiny(synth_root, tmp_path, width=16, variant="g1-posemask", iters1=GATE_ITERS, batch_size=8,
-               lr=5e-4, log_every=50, sample_every=10**6, checkpoint_every=10**6, workers=1)  # fmt: skip
+    cfg = tiny(
+        synth_root,
+        tmp_path,
+        width=16,
+        variant="g1-posemask",
+        iters1=GATE_ITERS,
+        batch_size=8,
+        lr=5e-4,
+        log_every=50,
+        sample_every=10**6,
+        checkpoint_every=10**6,
+        workers=1,
+    )
     s = evaluate(train(cfg), SyntheticMarket(synth_root))
     assert s["G1"] > s["copy"] + 0.005, s
     assert s["G1_ssim"] > s["copy_ssim"] + 0.05, s
@@ -408,8 +482,12 @@ GATE_ITERS = 500
 def _g_batch(n=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     img = lambda: torch.rand(n, 3, 128, 64, generator=g) * 2 - 1  # noqa: E731
-    return {"condition": img(), "target": img(), "target_pose": torch.rand(n, 18, 128, 64, generator=g),
-            "target_mask": (torch.rand(n, 1, 128, 64, generator=g) > 0.5).float()}  # fmt: skip
+    return {
+        "condition": img(),
+        "target": img(),
+        "target_pose": torch.rand(n, 18, 128, 64, generator=g),
+        "target_mask": (torch.rand(n, 1, 128, 64, generator=g) > 0.5).float(),
+    }
 
 
 def test_ema_is_the_moving_average_of_each_step_and_sample_grids_restore_the_raw_weights():
@@ -455,8 +533,9 @@ def test_ema_run_resumes_exactly_and_evaluation_uses_the_average(synth_root, tmp
     end1 = C.load(ref / "checkpoints" / "step-0000004.pt")
     last = load_generator(ref, raw=True)
     assert last.averaged == ()
-    torch.testing.assert_close(params(last.recipe.nets["G1"]),
-                               params(last.recipe.averaged["G1"].module))  # fmt: skip
+    torch.testing.assert_close(
+        params(last.recipe.nets["G1"]), params(last.recipe.averaged["G1"].module)
+    )
     stage1_avg = {
         k[len("module.") :]: v for k, v in end1["averaged"]["G1"].items() if k.startswith("module.")
     }
@@ -470,8 +549,10 @@ def test_ema_run_resumes_exactly_and_evaluation_uses_the_average(synth_root, tmp
     )
 
     with pytest.raises(Interrupt):
-        train(tiny(synth_root, tmp_path / "b", norm="batch", ema=0.5, checkpoint_every=1),
-              progress=stop_at(3))  # fmt: skip
+        train(
+            tiny(synth_root, tmp_path / "b", norm="batch", ema=0.5, checkpoint_every=1),
+            progress=stop_at(3),
+        )
     run = tmp_path / "b" / "00000-pg2-synthetic"
     train(tiny(synth_root, tmp_path / "b", norm="batch", ema=0.5, checkpoint_every=1), resume=run)
     assert losses_by_step(run) == a
@@ -490,8 +571,19 @@ def test_ema_run_resumes_exactly_and_evaluation_uses_the_average(synth_root, tmp
         cli, ["train", "--dataset", "synthetic", "--root", str(synth_root), "--ema", "1"]
     )
     assert r.exit_code == 2 and "Invalid value for '--ema'" in r.output
-    r = runner.invoke(cli, ["evaluate", "--images", str(tmp_path), "--dataset", "synthetic",
-                            "--root", str(synth_root), "--raw-weights"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            "--images",
+            str(tmp_path),
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(synth_root),
+            "--raw-weights",
+        ],
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert r.stderr.strip().splitlines()[-1] == (
         "Error: --raw-weights chooses a run's weights: give --run or --checkpoint"

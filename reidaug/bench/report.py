@@ -37,16 +37,20 @@ def build_report(cfg: BenchConfig, out: Path, ds: Market1501, n_synthetic: int) 
     report = {
         "config": asdict(cfg),
         "weights": f"ImageNet from {cfg.pretrained}" if cfg.pretrained else "from scratch",
-        "steps": "extra (synthetic added on top)" if cfg.extra_steps else "equal (synthetic replace a share of each batch)",
+        "steps": "extra (synthetic added on top)"
+        if cfg.extra_steps
+        else "equal (synthetic replace a share of each batch)",
         "train_images": len(ds.train),
         "synthetic_images_available": n_synthetic,
         "runs": runs,
         "summary": summary,
         "seconds": round(sum(r["seconds"] for rs in runs.values() for r in rs), 1),
-    }  # fmt: skip
+    }
     if set(ARMS) <= set(runs):
-        pd = {k: paired_delta([r[k] for r in runs["baseline"]], [r[k] for r in runs["augmented"]])
-              for k in METRIC_KEYS}  # fmt: skip
+        pd = {
+            k: paired_delta([r[k] for r in runs["baseline"]], [r[k] for r in runs["augmented"]])
+            for k in METRIC_KEYS
+        }
         report["paired_delta"] = {k: {"seeds": list(cfg.seeds), **v} for k, v in pd.items()}
         report["delta"] = {k: v["mean"] for k, v in pd.items()}
     return report
@@ -66,8 +70,13 @@ def summary_rows(report: dict) -> list[tuple[str, list[str]]]:
     """The report's table: one row per arm (mean ± std over seeds, in %), then the paired delta
     with its 95 % interval when both arms ran; columns are ``METRIC_KEYS``."""
     s = report["summary"]
-    rows = [(arm, [f"{100 * s[arm][k]['mean']:.1f} ± {100 * s[arm][k]['std']:.1f}" for k in METRIC_KEYS])
-            for arm in s]  # fmt: skip
+    rows = [
+        (
+            arm,
+            [f"{100 * s[arm][k]['mean']:.1f} ± {100 * s[arm][k]['std']:.1f}" for k in METRIC_KEYS],
+        )
+        for arm in s
+    ]
     if "paired_delta" in report:
         pd = report["paired_delta"]
         rows.append(("paired delta, 95 % CI", [delta_text(pd[k]) for k in METRIC_KEYS]))
@@ -82,9 +91,11 @@ def write_report(out: Path, report: dict) -> None:
     lines = [
         f"# re-ID benchmark: {c['model']} on {c['dataset']} ({c['recipe']} recipe)",
         "",
-        f"{c['height']}x{c['width']}, {c['epochs']} epochs, batch {c['batch_size']}, {c['optim']} lr "
+        f"{c['height']}x{c['width']}, {c['epochs']} epochs, batch {c['batch_size']}, {c['optim']} "
+        "lr "
         f"{c['lr']:g}, weight decay {c['weight_decay']:g}, {c['scheduler']} schedule, transforms "
-        f"{', '.join(c['transforms'])}, labels {c['label']}, synthetic ratio {c['synthetic_ratio']}, "
+        f"{', '.join(c['transforms'])}, labels {c['label']}, synthetic ratio "
+        f"{c['synthetic_ratio']}, "
         f"steps: {report['steps']}, seeds {c['seeds']}, weights: {report['weights']}.",
         "",
         "| arm | mAP | Rank-1 | Rank-5 | Rank-10 |",

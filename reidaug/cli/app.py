@@ -152,7 +152,8 @@ def comma_choices(choices, what: str = "name"):
         bad = [n for n in names if n not in choices]
         if bad or not names:
             raise click.BadParameter(
-                f'unknown {what} "{bad[0] if bad else value}"; expected some of: {", ".join(choices)}'
+                f'unknown {what} "{bad[0] if bad else value}"; expected some of: '
+                f"{', '.join(choices)}"
             )
         return names
 

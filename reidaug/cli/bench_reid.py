@@ -27,12 +27,21 @@ RECIPE_HELP = "[default: from --recipe]"
 @click.command("bench-reid")
 @dataset_option
 @root_option
-@click.option("--shards", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Synthetic shard folder (needed by the augmented arm).")  # fmt: skip
-@click.option("--recipe", type=click.Choice(REID_RECIPES), default="cpu", show_default=True,
-              help="cpu: osnet_x0_25, 128x64, 38 epochs, AMSGrad 3e-3, cosine (about 42 min an arm "
-                   "on 2 cores); gpu: torchreid's osnet_x1_0 softmax recipe at 256x128, 250 epochs. "
-                   "Every flag below overrides its field.")  # fmt: skip
+@click.option(
+    "--shards",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Synthetic shard folder (needed by the augmented arm).",
+)
+@click.option(
+    "--recipe",
+    type=click.Choice(REID_RECIPES),
+    default="cpu",
+    show_default=True,
+    help="cpu: osnet_x0_25, 128x64, 38 epochs, AMSGrad 3e-3, cosine (about 42 min an arm "
+    "on 2 cores); gpu: torchreid's osnet_x1_0 softmax recipe at 256x128, 250 epochs. "
+    "Every flag below overrides its field.",
+)
 @click.option("--model", default=None, help=f"A torchreid model name {RECIPE_HELP}.")
 @click.option(
     "--height", type=click.IntRange(min=16), default=None, help=f"Input height {RECIPE_HELP}."
@@ -63,24 +72,54 @@ RECIPE_HELP = "[default: from --recipe]"
     default=None,
     help=f"Learning-rate schedule, stepped per epoch {RECIPE_HELP}.",
 )
-@click.option("--stepsize", default=None, callback=_ints,
-              help=f"Epochs of the step schedulers' decays, comma-separated {RECIPE_HELP}.")  # fmt: skip
-@click.option("--transforms", default=None, callback=comma_choices(TRANSFORMS, "transform"),
-              help=f"Comma-separated training transforms from: {', '.join(TRANSFORMS)} {RECIPE_HELP}.")  # fmt: skip
-@click.option("--label", type=click.Choice(["same-id", "lsro"]), default="same-id", show_default=True,
-              help="same-id: a synthetic image keeps its source's id; lsro: uniform label distribution.")  # fmt: skip
-@click.option("--synthetic-ratio", type=float, default=0.25, show_default=True,
-              help="Share of synthetic images among the augmented arm's training images.")  # fmt: skip
-@click.option("--extra-steps", is_flag=True,
-              help="Add the synthetic images on top of the real ones (more steps for the augmented "
-                   "arm) instead of replacing a share of each batch.")  # fmt: skip
+@click.option(
+    "--stepsize",
+    default=None,
+    callback=_ints,
+    help=f"Epochs of the step schedulers' decays, comma-separated {RECIPE_HELP}.",
+)
+@click.option(
+    "--transforms",
+    default=None,
+    callback=comma_choices(TRANSFORMS, "transform"),
+    help=f"Comma-separated training transforms from: {', '.join(TRANSFORMS)} {RECIPE_HELP}.",
+)
+@click.option(
+    "--label",
+    type=click.Choice(["same-id", "lsro"]),
+    default="same-id",
+    show_default=True,
+    help="same-id: a synthetic image keeps its source's id; lsro: uniform label distribution.",
+)
+@click.option(
+    "--synthetic-ratio",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Share of synthetic images among the augmented arm's training images.",
+)
+@click.option(
+    "--extra-steps",
+    is_flag=True,
+    help="Add the synthetic images on top of the real ones (more steps for the augmented "
+    "arm) instead of replacing a share of each batch.",
+)
 @click.option(
     "--seeds", default="1", show_default=True, callback=_ints, help="Comma-separated seeds."
 )
-@click.option("--arms", default=",".join(ARMS), show_default=True, callback=comma_choices(ARMS, "arm"),
-              help="Which arms to train (baseline alone needs no --shards).")  # fmt: skip
-@click.option("--pretrained", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Local ImageNet weights for the backbone [default: train from scratch].")  # fmt: skip
+@click.option(
+    "--arms",
+    default=",".join(ARMS),
+    show_default=True,
+    callback=comma_choices(ARMS, "arm"),
+    help="Which arms to train (baseline alone needs no --shards).",
+)
+@click.option(
+    "--pretrained",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Local ImageNet weights for the backbone [default: train from scratch].",
+)
 @workers_option
 @click.option(
     "--out",
@@ -98,18 +137,25 @@ def bench_reid_cmd(
     Each (arm, seed) is saved when it finishes and an interrupted one resumes from its last
     epoch: rerun the same command to go on.
 
-    Example: reidaug bench-reid --dataset market1501 --root ../shared/data/market1501 --shards shards/ --recipe cpu --seeds 1,2,3
+    Example: reidaug bench-reid --dataset market1501 --shards shards/ --seeds 1,2,3
     """
     from reidaug.bench import BenchConfig, bench
     from reidaug.bench.report import summary_rows
 
     cfg = BenchConfig.from_recipe(
-        recipe, dataset=dataset, root=str(root) if root else None, shards=str(shards) if shards else None,
-        out=str(out), pretrained=str(pretrained) if pretrained else None, device=app.device,
-        extra_steps=extra_steps, **kw,
-    )  # fmt: skip
-    with app.progress("training", fields="epoch {epoch}/{epochs} loss {loss:.3f}",
-                      rows="{arm} seed {seed}") as update:  # fmt: skip
+        recipe,
+        dataset=dataset,
+        root=str(root) if root else None,
+        shards=str(shards) if shards else None,
+        out=str(out),
+        pretrained=str(pretrained) if pretrained else None,
+        device=app.device,
+        extra_steps=extra_steps,
+        **kw,
+    )
+    with app.progress(
+        "training", fields="epoch {epoch}/{epochs} loss {loss:.3f}", rows="{arm} seed {seed}"
+    ) as update:
         report = bench(cfg, progress=update, log=app.info)
     t = Table(
         title=f"re-ID: {cfg.model} on {cfg.dataset} ({cfg.recipe} recipe, {report['weights']}), "

@@ -11,18 +11,26 @@ from reidaug.cli.app import App, pass_app
 from reidaug.names import DATASETS
 
 dataset_option = click.option(
-    "--dataset", type=click.Choice(sorted(DATASETS)), default="market1501", show_default=True,
+    "--dataset",
+    type=click.Choice(sorted(DATASETS)),
+    default="market1501",
+    show_default=True,
     help="Dataset layout to read.",
-)  # fmt: skip
+)
 root_option = click.option(
-    "--root", type=click.Path(path_type=Path), default=None, envvar="REIDAUG_DATA",
+    "--root",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="REIDAUG_DATA",
     help="Folder holding Market-1501-v15.09.15/ (or the split folders) and annotations/ "
     "[default: $REIDAUG_DATA].",
-)  # fmt: skip
+)
 annotations_option = click.option(
-    "--annotations", type=click.Path(path_type=Path), default=None,
+    "--annotations",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Folder of the annotation CSVs [default: ROOT/annotations].",
-)  # fmt: skip
+)
 
 
 @click.group("data")
@@ -61,10 +69,14 @@ def check(app: App, dataset: str, root: Path | None, annotations: Path | None, q
     for s in rep.splits:
         na = "-" if s.annotated is None else None
         t.add_row(
-            s.split, str(s.images), str(s.ids), str(s.cameras),
+            s.split,
+            str(s.images),
+            str(s.ids),
+            str(s.cameras),
             na or f"{s.annotated}/{s.images + (rep.junk_images if s.split == 'gallery' else 0)}",
-            na or str(s.all_missing), na or f"{s.valid_pose} ({s.valid_ids})",
-        )  # fmt: skip
+            na or str(s.all_missing),
+            na or f"{s.valid_pose} ({s.valid_ids})",
+        )
     app.console.print(t)
     click.echo(f"gallery junk images (-1): {rep.junk_images}")
     click.echo(f"valid train pairs: {rep.train_pairs}")
@@ -81,9 +93,12 @@ def check(app: App, dataset: str, root: Path | None, annotations: Path | None, q
 @annotations_option
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
 @click.option(
-    "--protocol", type=click.Choice(["posegan", "pg2"]), default="posegan", show_default=True,
+    "--protocol",
+    type=click.Choice(["posegan", "pg2"]),
+    default="posegan",
+    show_default=True,
     help="Test pairs: posegan = market-pairs-test.csv (12,000); pg2 = 12,800 seeded random pairs.",
-)  # fmt: skip
+)
 @click.option(
     "--num",
     type=click.IntRange(min=1),
@@ -96,9 +111,15 @@ def check(app: App, dataset: str, root: Path | None, annotations: Path | None, q
 )
 @pass_app
 def pairs(
-    app: App, dataset: str, root: Path | None, annotations: Path | None, split: str, protocol: str,
-    num: int, out: Path,
-) -> None:  # fmt: skip
+    app: App,
+    dataset: str,
+    root: Path | None,
+    annotations: Path | None,
+    split: str,
+    protocol: str,
+    num: int,
+    out: Path,
+) -> None:
     """Write (from,to) pairs as CSV.
 
     Example: reidaug data pairs --root ../shared/data/market1501 --split train --out train-pairs.csv
@@ -145,8 +166,13 @@ def make_synthetic_cmd(app: App, out: Path, ids: int, seed: int | None, test_pai
     from reidaug.data import make_synthetic
 
     with app.progress("drawing people") as update:
-        summary = make_synthetic(out, ids=ids, seed=app.seed if seed is None else seed,
-                                 test_pairs=test_pairs, progress=update)  # fmt: skip
+        summary = make_synthetic(
+            out,
+            ids=ids,
+            seed=app.seed if seed is None else seed,
+            test_pairs=test_pairs,
+            progress=update,
+        )
     imgs = summary["images"]
     click.echo(
         f"wrote {imgs['train']} train, {imgs['query']} query and {imgs['gallery']} gallery images "

@@ -26,39 +26,92 @@ def poses() -> None:
 
 
 @poses.command("estimate")
-@click.option("--images", type=click.Path(path_type=Path), required=True,
-              help="Folder of person crops (.jpg/.png), not recursive.")  # fmt: skip
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Annotation CSV to write (the shipped Market format).")  # fmt: skip
-@click.option("--backend", type=click.Choice(get_args(PoseBackendName)), default="auto", show_default=True,
-              help="auto: keypoint R-CNN when --weights are given, else MediaPipe when installed.")  # fmt: skip
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Images per detector call (and per progress update).")  # fmt: skip
-@click.option("--min-visibility", type=click.FloatRange(0, 1), default=None,
-              help=f"[mediapipe] Landmarks less visible than this are written as -1 "
-                   f"[default: {DEFAULT_MIN_VISIBILITY}].")  # fmt: skip
-@click.option("--framing", default=None,
-              help="[mediapipe] MARGIN:CONFIDENCE pairs tried in order until a person is found: the "
-                   "grey margin around the upscaled crop (share of its longer side, each side) and "
-                   f"the detection confidence [default: {_framings}].")  # fmt: skip
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
-              help=f"[mediapipe] Bicubic upscale of the crop before detection [default: {DEFAULT_SCALE}].")  # fmt: skip
-@click.option("--weights", type=click.Path(path_type=Path), default=None, envvar="REIDAUG_KEYPOINT_WEIGHTS",
-              help=f"[keypointrcnn] Weights ({KEYPOINTRCNN_WEIGHTS}) [default: the torch hub cache].")  # fmt: skip
-@click.option("--min-score", type=float, default=None,
-              help="[keypointrcnn] Keypoints scoring below this heatmap logit are written as -1 [default: 1.0].")  # fmt: skip
-@click.option("--min-size", type=click.IntRange(min=32), default=None,
-              help="[keypointrcnn] Detector input size (shorter side) crops are upscaled to [default: 800].")  # fmt: skip
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder of person crops (.jpg/.png), not recursive.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Annotation CSV to write (the shipped Market format).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(get_args(PoseBackendName)),
+    default="auto",
+    show_default=True,
+    help="auto: keypoint R-CNN when --weights are given, else MediaPipe when installed.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Images per detector call (and per progress update).",
+)
+@click.option(
+    "--min-visibility",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help=f"[mediapipe] Landmarks less visible than this are written as -1 "
+    f"[default: {DEFAULT_MIN_VISIBILITY}].",
+)
+@click.option(
+    "--framing",
+    default=None,
+    help="[mediapipe] MARGIN:CONFIDENCE pairs tried in order until a person is found: the "
+    "grey margin around the upscaled crop (share of its longer side, each side) and "
+    f"the detection confidence [default: {_framings}].",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help=f"[mediapipe] Bicubic upscale of the crop before detection [default: {DEFAULT_SCALE}].",
+)
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="REIDAUG_KEYPOINT_WEIGHTS",
+    help=f"[keypointrcnn] Weights ({KEYPOINTRCNN_WEIGHTS}) [default: the torch hub cache].",
+)
+@click.option(
+    "--min-score",
+    type=float,
+    default=None,
+    help="[keypointrcnn] Keypoints scoring below this heatmap logit are written as -1 "
+    "[default: 1.0].",
+)
+@click.option(
+    "--min-size",
+    type=click.IntRange(min=32),
+    default=None,
+    help="[keypointrcnn] Detector input size (shorter side) crops are upscaled to [default: 800].",
+)
 @pass_app
-def estimate_cmd(app: App, images: Path, out: Path, backend: PoseBackendName, batch_size: int,
-                 min_visibility: float | None, framing: str | None, scale: float | None,
-                 weights: Path | None, min_score: float | None, min_size: int | None) -> None:  # fmt: skip
+def estimate_cmd(
+    app: App,
+    images: Path,
+    out: Path,
+    backend: PoseBackendName,
+    batch_size: int,
+    min_visibility: float | None,
+    framing: str | None,
+    scale: float | None,
+    weights: Path | None,
+    min_score: float | None,
+    min_size: int | None,
+) -> None:
     """Estimate COCO-18 keypoints for every image and write them as a PG2-format CSV.
 
     MediaPipe's model ships in its wheel (pip install 'reidaug[pose]'); keypoint R-CNN needs
     weights. Options marked [backend] belong to that backend; passing one to the other is an error.
 
-    Example: reidaug poses estimate --images Market-1501-v15.09.15/bounding_box_train --out train.csv
+    Example: reidaug poses estimate --images my-crops/ --out my-crops.csv
     """
     from reidaug.data.estimate import estimate
     from reidaug.data.mediapipe_pose import parse_framings
@@ -68,11 +121,20 @@ def estimate_cmd(app: App, images: Path, out: Path, backend: PoseBackendName, ba
     if backend == "mediapipe" and source is ParameterSource.ENVIRONMENT:
         weights = None  # the environment's weights are for the other backend, not a user's flag
     with app.progress("estimating poses") as update:
-        summary = estimate(images, out, backend, weights, batch_size=batch_size, progress=update,
-                           min_visibility=min_visibility, scale=scale,
-                           framings=None if framing is None else parse_framings(framing),
-                           min_score=min_score, min_size=min_size,
-                           device=resolve_device(app.device))  # fmt: skip
+        summary = estimate(
+            images,
+            out,
+            backend,
+            weights,
+            batch_size=batch_size,
+            progress=update,
+            min_visibility=min_visibility,
+            scale=scale,
+            framings=None if framing is None else parse_framings(framing),
+            min_score=min_score,
+            min_size=min_size,
+            device=resolve_device(app.device),
+        )
     app.info(
         f"{summary['backend']}: {summary['images']} images, {summary['detections']} with a "
         f"centre person, {summary['all_missing']} all-missing rows"
@@ -81,8 +143,12 @@ def estimate_cmd(app: App, images: Path, out: Path, backend: PoseBackendName, ba
 
 
 @poses.command("show")
-@click.option("--annotations", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Annotation CSV.")  # fmt: skip
+@click.option(
+    "--annotations",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Annotation CSV.",
+)
 @click.option(
     "--images", type=click.Path(path_type=Path), required=True, help="Folder of the images."
 )

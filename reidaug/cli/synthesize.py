@@ -19,8 +19,12 @@ from reidaug.names import STRATEGIES
     default=None,
     help="Trained run directory.",
 )
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Checkpoint file [default: the run's latest].")  # fmt: skip
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Checkpoint file [default: the run's latest].",
+)
 @click.option(
     "--poses",
     type=click.IntRange(min=1),
@@ -31,8 +35,12 @@ from reidaug.names import STRATEGIES
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Shard folder."
 )
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Dataset root, when it moved since training [default: the run's].")  # fmt: skip
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dataset root, when it moved since training [default: the run's].",
+)
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
@@ -41,9 +49,13 @@ from reidaug.names import STRATEGIES
     help="How target poses are drawn from the training pose bank: at random, the k-means "
     "centroids of the bank, or farthest-point samples.",
 )
-@click.option("--seed", type=int, default=None,
-              help="Seed of pose sampling and every other random choice of the job; the same seed "
-                   "and checkpoint give byte-identical shards [default: the global --seed, 0].")  # fmt: skip
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of pose sampling and every other random choice of the job; the same seed "
+    "and checkpoint give byte-identical shards [default: the global --seed, 0].",
+)
 @click.option(
     "--shard-size",
     type=click.IntRange(min=1),
@@ -58,15 +70,32 @@ from reidaug.names import STRATEGIES
     show_default=True,
     help="Images per generator call.",
 )
-@click.option("--num-shards", type=click.IntRange(min=1), default=None,
-              help="Split the job over N processes [default: torchrun's world size, else 1].")  # fmt: skip
+@click.option(
+    "--num-shards",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Split the job over N processes [default: torchrun's world size, else 1].",
+)
 @click.option(
     "--shard-index", type=click.IntRange(min=0), default=None, help="This process's part, 0..N-1."
 )
 @workers_option
 @pass_app
-def synthesize_cmd(app: App, run, checkpoint, poses, out, root, strategy, seed, shard_size, batch_size, num_shards,
-                   shard_index, workers) -> None:  # fmt: skip
+def synthesize_cmd(
+    app: App,
+    run,
+    checkpoint,
+    poses,
+    out,
+    root,
+    strategy,
+    seed,
+    shard_size,
+    batch_size,
+    num_shards,
+    shard_index,
+    workers,
+) -> None:
     """Generate every training person in new poses into HDF5 shards (resumable, deterministic).
 
     Example: reidaug synthesize --run runs/00000-pg2-market1501 --poses 10 --seed 1 --out shards/
@@ -78,18 +107,39 @@ def synthesize_cmd(app: App, run, checkpoint, poses, out, root, strategy, seed, 
     params = click.get_current_context().params
     skip = {"out", "workers", "num_shards", "shard_index"}
     command = "reidaug synthesize " + shlex.join(
-        x for k, v in params.items() if v is not None and k not in skip
+        x
+        for k, v in params.items()
+        if v is not None and k not in skip
         for x in (f"--{k.replace('_', '-')}", str(v))
-    )  # fmt: skip
+    )
     parent = click.get_current_context().parent
-    if (seed is not None and parent is not None and seed != app.seed
-            and parent.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE):  # fmt: skip
+    if (
+        seed is not None
+        and parent is not None
+        and seed != app.seed
+        and parent.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE
+    ):
         raise click.UsageError(f"--seed {seed} and the global --seed {app.seed} disagree; give one")
     seed = app.seed if seed is None else seed
     with app.progress("synthesizing", fields="{images_s:.1f} images/s") as update:
-        s = synthesize(out, run=run, checkpoint=checkpoint, poses=poses, strategy=strategy, shard_size=shard_size,
-                       batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, seed=seed, root=root,
-                       device=app.device, workers=workers, command=command, progress=update, log=app.info)  # fmt: skip
+        s = synthesize(
+            out,
+            run=run,
+            checkpoint=checkpoint,
+            poses=poses,
+            strategy=strategy,
+            shard_size=shard_size,
+            batch_size=batch_size,
+            num_shards=num_shards,
+            shard_index=shard_index,
+            seed=seed,
+            root=root,
+            device=app.device,
+            workers=workers,
+            command=command,
+            progress=update,
+            log=app.info,
+        )
     t = Table(title=f"synthesis into {s['out']}")
     for col in (
         "images written",
@@ -100,8 +150,14 @@ def synthesize_cmd(app: App, run, checkpoint, poses, out, root, strategy, seed, 
         "images/s",
     ):
         t.add_column(col, justify="right")
-    t.add_row(str(s["written_images"]), str(s["written_shards"]), str(s["skipped_shards"]), str(s["total_shards"]),
-              "yes" if s["complete"] else "no", f"{s['images_s']:.1f}")  # fmt: skip
+    t.add_row(
+        str(s["written_images"]),
+        str(s["written_shards"]),
+        str(s["skipped_shards"]),
+        str(s["total_shards"]),
+        "yes" if s["complete"] else "no",
+        f"{s['images_s']:.1f}",
+    )
     app.console.print(t)
 
 

@@ -240,7 +240,10 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     help="Continue this run directory from its latest checkpoint.",
 )
 @click.option(
-    "--lambda-l1", type=click.FloatRange(min=0), default=None, help="Weight of the L1 term in stage 2 [PG2: 10]."
+    "--lambda-l1",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of the L1 term in stage 2 [PG2: 10].",
 )
 @click.option(
     "--lambda-adv",
@@ -277,10 +280,11 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
     """Train pose-guided person generators; writes a run directory with checkpoints and samples.
 
     With --resume only the flags you pass change the run: iterations, --minutes, intervals,
-    --lr, --lr-decay, loss weights, --workers, --device and --root of a moved dataset (each change is
-    recorded with its step in training_options.json); the others define the run and are refused.
+    --lr, --lr-decay, loss weights, --workers, --device and --root of a moved dataset (each
+    change is recorded with its step in training_options.json); the others define the run and
+    are refused.
 
-    Example: reidaug train --dataset market1501 --root ../shared/data/market1501 --preset cpu --minutes 25
+    Example: reidaug train --dataset market1501 --preset cpu --minutes 25
     """
     from reidaug.training import train
 

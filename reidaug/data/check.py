@@ -41,8 +41,10 @@ class DatasetReport:
 def _outside(kps, height: int, width: int) -> bool:
     kps = np.asarray(kps)
     p = K.present(kps)
-    return bool((p & ((kps[..., 0] >= height) | (kps[..., 1] >= width))).any() or
-                ((kps < 0) & (kps != -1)).any())  # fmt: skip
+    return bool(
+        (p & ((kps[..., 0] >= height) | (kps[..., 1] >= width))).any()
+        or ((kps < 0) & (kps != -1)).any()
+    )
 
 
 def check_dataset(
@@ -88,13 +90,17 @@ def check_dataset(
     for split, a in anns.items():
         outside = [n for n, kps in a.items() if _outside(kps, ds.height, ds.width)]
         if outside:
-            rep.warnings.append(f"{len(outside)} {split} poses have keypoints outside the "
-                                f"{ds.height}x{ds.width} image (first: {outside[0]})")  # fmt: skip
+            rep.warnings.append(
+                f"{len(outside)} {split} poses have keypoints outside the "
+                f"{ds.height}x{ds.width} image (first: {outside[0]})"
+            )
     names = {i.name for i in ds.items("gallery_all")}  # both ends come from the gallery folder
     missing = [f"{a},{b}" for a, b in tests if a not in names or b not in names]
     if missing:
-        rep.warnings.append(f"{len(missing)} of {len(tests)} test pairs name images that do not "
-                            f"exist (first: {missing[0]})")  # fmt: skip
+        rep.warnings.append(
+            f"{len(missing)} of {len(tests)} test pairs name images that do not "
+            f"exist (first: {missing[0]})"
+        )
     if decode:
         everything = [*ds.train, *ds.query, *ds.items("gallery_all")]
         for n, it in enumerate(everything, start=1):

@@ -42,10 +42,24 @@ WEIGHTS_FILE = KEYPOINTRCNN_WEIGHTS
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 COCO17_NAMES: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
 
 #: For each COCO-18 keypoint, its COCO-17 index (``None`` for the neck, which is derived).
 COCO18_FROM_COCO17: tuple[int | None, ...] = tuple(
@@ -105,8 +119,14 @@ def build_detector(
     """
     from torchvision.models.detection import keypointrcnn_resnet50_fpn
 
-    model = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=2,
-                                      num_keypoints=17, min_size=min_size, max_size=max_size)  # fmt: skip
+    model = keypointrcnn_resnet50_fpn(
+        weights=None,
+        weights_backbone=None,
+        num_classes=2,
+        num_keypoints=17,
+        min_size=min_size,
+        max_size=max_size,
+    )
     if state_dict is None:
         state_dict = load_state(find_weights(weights), "keypoint R-CNN")
     try:
@@ -152,18 +172,32 @@ class KeypointRCNN:
     @torch.no_grad()
     def landmarks(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Per crop, the centre person's ``((17, 2) (x, y), (17,) scores)``, or None."""
-        tensors = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float().div(255).to(self.device)
-                   for a in images]  # fmt: skip
+        tensors = [
+            torch.from_numpy(np.ascontiguousarray(a))
+            .permute(2, 0, 1)
+            .float()
+            .div(255)
+            .to(self.device)
+            for a in images
+        ]
         out: list[tuple[np.ndarray, np.ndarray] | None] = []
         for t, det in zip(tensors, self.detector(tensors), strict=True):
             k = pick_person(det["boxes"].cpu().numpy(), det["scores"].cpu().numpy(), *t.shape[1:])
-            out.append(None if k is None else (det["keypoints"][k, :, :2].cpu().numpy(),
-                                               det["keypoints_scores"][k].cpu().numpy()))  # fmt: skip
+            out.append(
+                None
+                if k is None
+                else (
+                    det["keypoints"][k, :, :2].cpu().numpy(),
+                    det["keypoints_scores"][k].cpu().numpy(),
+                )
+            )
         return out
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray | None]:
-        return [None if r is None else coco17_to_coco18(*r, self.min_score)
-                for r in self.landmarks(images)]  # fmt: skip
+        return [
+            None if r is None else coco17_to_coco18(*r, self.min_score)
+            for r in self.landmarks(images)
+        ]
 
     def close(self) -> None:
         """Nothing to release (the detector is an ordinary module)."""

@@ -22,21 +22,50 @@ from reidaug.errors import UserError
 #: round; the shipped Market CSVs follow OpenPose, as MediaPipe's named landmarks confirm (its
 #: left ear lies within 8 px of the CSVs' point 17 far more often than of point 16).
 KEYPOINT_NAMES: tuple[str, ...] = (
-    "nose", "neck", "Rsho", "Relb", "Rwri", "Lsho", "Lelb", "Lwri", "Rhip",
-    "Rkne", "Rank", "Lhip", "Lkne", "Lank", "Reye", "Leye", "Rear", "Lear",
-)  # fmt: skip
+    "nose",
+    "neck",
+    "Rsho",
+    "Relb",
+    "Rwri",
+    "Lsho",
+    "Lelb",
+    "Lwri",
+    "Rhip",
+    "Rkne",
+    "Rank",
+    "Lhip",
+    "Lkne",
+    "Lank",
+    "Reye",
+    "Leye",
+    "Rear",
+    "Lear",
+)
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 KP = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 
 #: Each keypoint as the landmark name COCO-17 and MediaPipe detectors use (the person's own left
 #: and right); ``None`` for the neck, which detectors derive from the shoulders.
 LANDMARK_NAMES: dict[str, str | None] = {
-    "nose": "nose", "neck": None, "Rsho": "right_shoulder", "Relb": "right_elbow",
-    "Rwri": "right_wrist", "Lsho": "left_shoulder", "Lelb": "left_elbow", "Lwri": "left_wrist",
-    "Rhip": "right_hip", "Rkne": "right_knee", "Rank": "right_ankle", "Lhip": "left_hip",
-    "Lkne": "left_knee", "Lank": "left_ankle", "Leye": "left_eye", "Reye": "right_eye",
-    "Lear": "left_ear", "Rear": "right_ear",
-}  # fmt: skip
+    "nose": "nose",
+    "neck": None,
+    "Rsho": "right_shoulder",
+    "Relb": "right_elbow",
+    "Rwri": "right_wrist",
+    "Lsho": "left_shoulder",
+    "Lelb": "left_elbow",
+    "Lwri": "left_wrist",
+    "Rhip": "right_hip",
+    "Rkne": "right_knee",
+    "Rank": "right_ankle",
+    "Lhip": "left_hip",
+    "Lkne": "left_knee",
+    "Lank": "left_ankle",
+    "Leye": "left_eye",
+    "Reye": "right_eye",
+    "Lear": "left_ear",
+    "Rear": "right_ear",
+}
 
 #: Index permutation that swaps left and right keypoints (used by a horizontal flip).
 FLIP_PERMUTATION: tuple[int, ...] = tuple(
@@ -49,11 +78,31 @@ FLIP_PERMUTATION: tuple[int, ...] = tuple(
 LIMBS: tuple[tuple[int, int], ...] = tuple(
     (a - 1, b - 1)
     for a, b in (
-        (2, 3), (2, 6), (3, 4), (4, 5), (6, 7), (7, 8), (2, 9), (9, 10), (10, 11), (2, 12),
-        (12, 13), (13, 14), (2, 1), (1, 15), (15, 17), (1, 16), (16, 18), (2, 17), (2, 18),
-        (9, 12), (12, 6), (9, 3), (17, 18),
+        (2, 3),
+        (2, 6),
+        (3, 4),
+        (4, 5),
+        (6, 7),
+        (7, 8),
+        (2, 9),
+        (9, 10),
+        (10, 11),
+        (2, 12),
+        (12, 13),
+        (13, 14),
+        (2, 1),
+        (1, 15),
+        (15, 17),
+        (1, 16),
+        (16, 18),
+        (2, 17),
+        (2, 18),
+        (9, 12),
+        (12, 6),
+        (9, 3),
+        (17, 18),
     )
-)  # fmt: skip
+)
 
 #: Keypoints that must all be present for a pose to be usable (shoulders and hips).
 REQUIRED_FOR_VALID = (KP["Rsho"], KP["Lsho"], KP["Rhip"], KP["Lhip"])
@@ -90,8 +139,10 @@ def parse_row(line: str, where: str = "") -> tuple[str, np.ndarray]:
         raise UserError(f"{err} (got {len(ys)} ys and {len(xs)} xs)")
     huge = [v for v in (*ys, *xs) if abs(v) > MAX_COORD]
     if huge:
-        raise UserError(f"annotation row at {where}: coordinate {huge[0]} is out of range "
-                        f"(|value| <= {MAX_COORD})")  # fmt: skip
+        raise UserError(
+            f"annotation row at {where}: coordinate {huge[0]} is out of range "
+            f"(|value| <= {MAX_COORD})"
+        )
     kps = np.stack([np.array(ys), np.array(xs)], axis=1).astype(np.int64)
     kps[(kps[:, 0] < 0) | (kps[:, 1] < 0)] = MISSING
     return m["name"], kps

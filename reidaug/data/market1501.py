@@ -161,7 +161,8 @@ class Market1501:
 
     @property
     def gallery(self) -> list[Item]:
-        """Gallery images as torchreid keeps them: junk (``-1``) dropped, distractors (``0``) kept."""
+        """Gallery images as torchreid keeps them: junk (``-1``) dropped, distractors (``0``)
+        kept."""
         return [it for it in self._gallery_all if it.pid != JUNK_PID]
 
     @property

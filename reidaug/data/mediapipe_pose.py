@@ -29,13 +29,40 @@ from reidaug.names import DEFAULT_FRAMINGS, DEFAULT_MIN_VISIBILITY, DEFAULT_SCAL
 
 #: MediaPipe's 33 pose landmarks, in its order (``mp.solutions.pose.PoseLandmark``, lower case).
 MEDIAPIPE_NAMES: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
+)
 
 #: For each COCO-18 index, its MediaPipe landmark index (``None`` for the derived neck).
 COCO18_FROM_MEDIAPIPE: tuple[int | None, ...] = tuple(
@@ -148,15 +175,19 @@ class MediaPipePose:
         if not 0 <= min_visibility <= 1:
             raise UserError(f"--min-visibility must lie in [0, 1], got {min_visibility}")
         if scale <= 0 or not framings or any(m < 0 or not 0 <= c <= 1 for m, c in framings):
-            raise UserError(f"need scale > 0 and framings of margin >= 0, confidence in [0, 1]; "
-                            f"got {scale} and {framings}")  # fmt: skip
+            raise UserError(
+                f"need scale > 0 and framings of margin >= 0, confidence in [0, 1]; "
+                f"got {scale} and {framings}"
+            )
         self.min_visibility, self.scale, self.framings = min_visibility, scale, tuple(framings)
         with _quiet_native_stderr():
             import mediapipe as mp
 
             if not hasattr(mp, "solutions"):
-                raise UserError(f"mediapipe {mp.__version__} has no mp.solutions (dropped in "
-                                f"0.10.30): {PIP_HINT}")  # fmt: skip
+                raise UserError(
+                    f"mediapipe {mp.__version__} has no mp.solutions (dropped in "
+                    f"0.10.30): {PIP_HINT}"
+                )
             self._pose = {
                 conf: mp.solutions.pose.Pose(
                     static_image_mode=True,

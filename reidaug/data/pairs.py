@@ -92,8 +92,10 @@ def load_image(path: Path, height: int = 128, width: int = 64, exact: bool = Fal
     try:
         with Image.open(path) as im:
             if exact and im.size != (width, height):
-                raise UserError(f"{path} is {im.size[0]}x{im.size[1]} pixels, expected {width}x{height} "
-                                "(width x height), the size of the dataset's images")  # fmt: skip
+                raise UserError(
+                    f"{path} is {im.size[0]}x{im.size[1]} pixels, expected {width}x{height} "
+                    "(width x height), the size of the dataset's images"
+                )
             im = im.convert("RGB")
             if im.size != (width, height):
                 im = im.resize((width, height), Image.BILINEAR)

@@ -616,7 +616,9 @@ def make_synthetic(
                 done += 1
                 if progress:
                     progress(done, total)
-        K.write_annotations(tmp / "annotations" / Market1501.annotation_files["train"], ann["train"])
+        K.write_annotations(
+            tmp / "annotations" / Market1501.annotation_files["train"], ann["train"]
+        )
         K.write_annotations(
             tmp / "annotations" / Market1501.annotation_files["gallery"], ann["gallery"]
         )
@@ -629,7 +631,9 @@ def make_synthetic(
         candidates = [(a, b) for names in by_pid.values() for a in names for b in names if a != b]
         pr = np.random.default_rng([seed, 4])
         take = pr.choice(len(candidates), size=min(test_pairs, len(candidates)), replace=False)
-        write_pairs(tmp / "annotations" / Market1501.pairs_file, [candidates[i] for i in sorted(take)])
+        write_pairs(
+            tmp / "annotations" / Market1501.pairs_file, [candidates[i] for i in sorted(take)]
+        )
         summary = {
             "generator": "reidaug.data.synthetic",
             "ids": ids,

@@ -103,7 +103,8 @@ def evaluate(
         records are also appended to ``RUN/metric-<name>.jsonl`` with the checkpoint and time.
 
     Example:
-        >>> rows = evaluate(run="runs/00000-pg2-market1501", protocols=["posegan"], limit=500)  # doctest: +SKIP
+        >>> run = "runs/00000-pg2-market1501"
+        >>> rows = evaluate(run=run, protocols=["posegan"], limit=500)  # doctest: +SKIP
     """
     if cfg is None:
         cfg = EvalConfig(**fields)
@@ -127,18 +128,24 @@ def evaluate(
         gen = load_generator(cfg.run, cfg.checkpoint, dev, raw=cfg.raw_weights)
         if gen.averaged:
             log(
-                f"moving-average weights of {', '.join(gen.averaged)} (--raw-weights: the last ones)"
+                f"moving-average weights of {', '.join(gen.averaged)} (--raw-weights: the last "
+                "ones)"
             )
         if gen.untrained:
-            log(f"not trained in {gen.checkpoint.name}: {', '.join(sorted(gen.untrained))}; "
-                "their outputs are not scored")  # fmt: skip
+            log(
+                f"not trained in {gen.checkpoint.name}: {', '.join(sorted(gen.untrained))}; "
+                "their outputs are not scored"
+            )
         dataset, root = dataset or gen.config.dataset, root or gen.config.root
     elif dataset is None:
-        raise UserError(f"--{'images' if cfg.images is not None else 'shards'} needs --dataset and --root")  # fmt: skip
+        raise UserError(
+            f"--{'images' if cfg.images is not None else 'shards'} needs --dataset and --root"
+        )
     ds = build_dataset(dataset, root)
     ds.check_before_run()
-    ctx = EvalContext(cfg, ds, dev, gen, log, progress,
-                      overrides={"inception_state_dict": inception_state_dict})  # fmt: skip
+    ctx = EvalContext(
+        cfg, ds, dev, gen, log, progress, overrides={"inception_state_dict": inception_state_dict}
+    )
     scorers = build_scorers(cfg.metrics, ctx)
     protocols = cfg.protocols if gen is not None or cfg.images is not None else ()
     records: list[dict] = []

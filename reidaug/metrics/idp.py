@@ -59,8 +59,15 @@ class IdpScorer:
         {'rank1': 0.41, 'mAP': 0.22, 'n': 11890}
     """
 
-    def __init__(self, model, meta: dict, ds: Market1501, device="cpu", batch_size: int = 64,
-                 workers: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model,
+        meta: dict,
+        ds: Market1501,
+        device="cpu",
+        batch_size: int = 64,
+        workers: int = 0,
+    ) -> None:
         self.model, self.meta, self.device, self.ds = model, meta, device, ds
         self.batch_size, self.workers = batch_size, workers
         gallery = ds.gallery
@@ -171,8 +178,11 @@ class IdpMetric:
         gen = ctx.generator
         trained_against = gen.config.id_checkpoint_sha256 if gen is not None else None
         if trained_against and file_sha256(judge) == trained_against:
-            ctx.log(f"warning: the idp judge {judge} is the identity network this generator was trained "
-                    "against: its idp figures are flattered; judge with an independent re-ID model")  # fmt: skip
+            ctx.log(
+                f"warning: the idp judge {judge} is the identity network this generator was "
+                "trained "
+                "against: its idp figures are flattered; judge with an independent re-ID model"
+            )
         self.model, self.meta = reid_model.load_for(
             judge, ctx.ds.name, ctx.ds.num_train_ids, ctx.device
         )
@@ -182,8 +192,9 @@ class IdpMetric:
     def start(self, protocol: str) -> None:
         if self.ranker is None:  # once: every protocol ranks the same gallery
             self.ctx.log(f"idp: embedding the {self.ctx.ds.name} gallery")
-            self.ranker = IdpScorer(self.model, self.meta, self.ctx.ds, self.ctx.device,
-                                    self.ctx.cfg.batch_size)  # fmt: skip
+            self.ranker = IdpScorer(
+                self.model, self.meta, self.ctx.ds, self.ctx.device, self.ctx.cfg.batch_size
+            )
         self.ranker.queries.clear()
         self.protocol = protocol
 
@@ -207,15 +218,20 @@ class IdpMetric:
         q = judge_quality(self.model, self.meta, ctx.ds, ctx.device, gf)
         for k in ("rank1", "mAP"):
             out.append(figure(f"idp-{k}", "real queries", JUDGE, q[k], q["n"]))
-        ctx.log(f"idp judge on the real {ctx.ds.name} queries: mAP {100 * q['mAP']:.1f}%, "
-                f"Rank-1 {100 * q['rank1']:.1f}%")  # fmt: skip
+        ctx.log(
+            f"idp judge on the real {ctx.ds.name} queries: mAP {100 * q['mAP']:.1f}%, "
+            f"Rank-1 {100 * q['rank1']:.1f}%"
+        )
         if q["mAP"] < WEAK_JUDGE_MAP:
-            ctx.log(f"warning: the idp judge reaches only {100 * q['mAP']:.1f}% mAP on real queries "
-                    f"(below {100 * WEAK_JUDGE_MAP:.0f}%): its idp figures rank sources only coarsely")  # fmt: skip
+            ctx.log(
+                f"warning: the idp judge reaches only {100 * q['mAP']:.1f}% mAP on real queries "
+                f"(below {100 * WEAK_JUDGE_MAP:.0f}%): its idp figures rank sources only coarsely"
+            )
         if ctx.cfg.shards is not None:
             ctx.log(f"idp: classifying the training-id images of {ctx.cfg.shards}")
             shards = ShardDataset(ctx.cfg.shards)
-            for src, r in train_id_accuracy(self.model, self.meta, ctx.ds, shards, ctx.device,
-                                            ctx.cfg.limit).items():  # fmt: skip
+            for src, r in train_id_accuracy(
+                self.model, self.meta, ctx.ds, shards, ctx.device, ctx.cfg.limit
+            ).items():
                 out.append(figure("idp-top1", "train-ids", src, r["top1"], r["n"]))
         return out

@@ -88,7 +88,7 @@ def tf_inception() -> Inception3:
 
 
 def find_weights(protocol: str = "is-tf2015", path: str | os.PathLike | None = None) -> Path:
-    """Locate the weights file: ``path``, then ``$REIDAUG_INCEPTION_WEIGHTS``, then the hub cache."""
+    """Locate the weights file: ``path``, ``$REIDAUG_INCEPTION_WEIGHTS``, or the hub cache."""
     if protocol not in IS_PROTOCOLS:
         raise UserError(
             f'unknown IS protocol "{protocol}"; expected one of: {", ".join(IS_PROTOCOLS)}'
@@ -149,9 +149,26 @@ class InceptionScorer(nn.Module):
             std = torch.tensor([0.229, 0.224, 0.225], device=x.device).view(1, 3, 1, 1)
             x = (x - mean) / std
         n = self.net
-        for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
-                     "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
-                     "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):  # fmt: skip
+        for name in (
+            "Conv2d_1a_3x3",
+            "Conv2d_2a_3x3",
+            "Conv2d_2b_3x3",
+            "maxpool1",
+            "Conv2d_3b_1x1",
+            "Conv2d_4a_3x3",
+            "maxpool2",
+            "Mixed_5b",
+            "Mixed_5c",
+            "Mixed_5d",
+            "Mixed_6a",
+            "Mixed_6b",
+            "Mixed_6c",
+            "Mixed_6d",
+            "Mixed_6e",
+            "Mixed_7a",
+            "Mixed_7b",
+            "Mixed_7c",
+        ):
             x = getattr(n, name)(x)
         pool = n.avgpool(x).flatten(1)
         return F.softmax(n.fc(pool), dim=1), pool
@@ -259,7 +276,8 @@ class InceptionMetrics:
             if fid_is_rank_deficient(*real.shape):
                 self.log(
                     f"warning: FID on {len(real)} pairs, no more than the {real.shape[1]} feature "
-                    "dimensions: the covariances are singular and FID depends on the count; compare "
+                    "dimensions: the covariances are singular and FID depends on the count; "
+                    "compare "
                     "FIDs only at equal counts (Heusel et al. recommend at least 10,000 images)"
                 )
             for (metric, src), acc in self.accs.items():

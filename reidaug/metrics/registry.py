@@ -126,8 +126,15 @@ def figure(
     metric: str, protocol: str, source: str, value: float, n: int, std: float = 0.0, **extra
 ) -> dict:
     """One figure as every scorer reports it (and ``metric-*.jsonl`` stores it)."""
-    return {"metric": metric, "protocol": protocol, "source": source, "value": float(value),
-            "std": float(std), "n": int(n), **extra}  # fmt: skip
+    return {
+        "metric": metric,
+        "protocol": protocol,
+        "source": source,
+        "value": float(value),
+        "std": float(std),
+        "n": int(n),
+        **extra,
+    }
 
 
 def record(metric: str, protocol: str, source: str, values: Sequence[float], **extra) -> dict:

@@ -85,8 +85,17 @@ class SharpnessScorer:
         for (metric, src), vals in self.values.items():
             ref, raw = float(np.mean(self.values[(metric, REAL)])), float(np.mean(vals))
             # the ratio of means (not the mean of ratios), so the real target's is exactly 1
-            out.append(figure(metric, self.protocol, src, raw / ref, len(vals),
-                              float(np.std(vals)) / ref, raw=raw))  # fmt: skip
+            out.append(
+                figure(
+                    metric,
+                    self.protocol,
+                    src,
+                    raw / ref,
+                    len(vals),
+                    float(np.std(vals)) / ref,
+                    raw=raw,
+                )
+            )
         return out
 
     def finish(self) -> list[dict]:

@@ -3,7 +3,8 @@
 * ``pg2``: default 7x7 uniform window, sample covariance, ``data_range=255``; the mask is the
   PG2 pose mask of the target, applied as ``uint8(mask * image)`` to both images.
 * ``posegan`` (Deformable GAN, Pose-Transfer, XingGAN): ``gaussian_weights=True``,
-  ``sigma=1.5``, ``use_sample_covariance=False``, ``data_range = generated.max() - generated.min()``;
+  ``sigma=1.5``, ``use_sample_covariance=False``,
+  ``data_range = generated.max() - generated.min()``;
   the mask is limb polygons of half-width 4 plus joint disks of radius 4, then a 5x5 dilation
   and erosion.
 """
@@ -40,10 +41,15 @@ def ssim(
         rng = 255.0 if fixed_range else float(pred.max()) - float(pred.min())
         return float(
             structural_similarity(
-                pred, target, channel_axis=-1, gaussian_weights=True, sigma=1.5,
-                use_sample_covariance=False, data_range=rng if rng > 0 else 255.0,
+                pred,
+                target,
+                channel_axis=-1,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=rng if rng > 0 else 255.0,
             )
-        )  # fmt: skip
+        )
     raise ValueError(f'unknown protocol "{protocol}"; expected one of: {", ".join(PROTOCOLS)}')
 
 
@@ -117,7 +123,10 @@ class SsimScorer:
         for src, imgs in batch.images.items():
             vals = self.values.setdefault(src, [])
             if self.masked:
-                vals += [mask_ssim(a, b, protocol=p, mask=m) for a, b, m in zip(imgs, t, batch.masks, strict=True)]  # fmt: skip
+                vals += [
+                    mask_ssim(a, b, protocol=p, mask=m)
+                    for a, b, m in zip(imgs, t, batch.masks, strict=True)
+                ]
             else:
                 vals += [ssim(a, b, p, self.fixed) for a, b in zip(imgs, t, strict=True)]
 

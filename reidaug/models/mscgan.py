@@ -31,9 +31,24 @@ def mscgan_g1(
 ) -> UNetGenerator:
     """G1; with ``skip="add"`` the FC maps back to the deepest level's channels, to add them."""
     fc_channels = max(1, width // 4) if skip == "concat" else None
-    return UNetGenerator(3 + NUM_KEYPOINTS, 3, width, 4, "table", 64, image_size, down_kernel=3, up="deconv",
-                         decoder_reduce=True, fc_channels=fc_channels, skip=skip, act=act, init=init,
-                         norm=norm, upsample=upsample)  # fmt: skip
+    return UNetGenerator(
+        3 + NUM_KEYPOINTS,
+        3,
+        width,
+        4,
+        "table",
+        64,
+        image_size,
+        down_kernel=3,
+        up="deconv",
+        decoder_reduce=True,
+        fc_channels=fc_channels,
+        skip=skip,
+        act=act,
+        init=init,
+        norm=norm,
+        upsample=upsample,
+    )
 
 
 def mscgan_g2(
@@ -45,9 +60,25 @@ def mscgan_g2(
     norm: Norm = "none",
     upsample: Upsample = "paper",
 ) -> UNetGenerator:
-    return UNetGenerator(6, 3, width, 3, "table", None, image_size, down_kernel=4, up="deconv",
-                         decoder_reduce=True, residual=False, zero_out=True, skip=skip, act=act,
-                         init=init, norm=norm, upsample=upsample)  # fmt: skip
+    return UNetGenerator(
+        6,
+        3,
+        width,
+        3,
+        "table",
+        None,
+        image_size,
+        down_kernel=4,
+        up="deconv",
+        decoder_reduce=True,
+        residual=False,
+        zero_out=True,
+        skip=skip,
+        act=act,
+        init=init,
+        norm=norm,
+        upsample=upsample,
+    )
 
 
 def mscgan_d(

@@ -21,9 +21,19 @@ def pg2_g1(
 ) -> UNetGenerator:
     """G1: residual U-Net with a 64-unit FC bottleneck; input = image + 18 heatmaps (21 ch)."""
     return UNetGenerator(
-        3 + NUM_KEYPOINTS, 3, width, num_blocks, "linear", 64, image_size,
-        skip=skip, act=act, init=init, norm=norm, upsample=upsample,
-    )  # fmt: skip
+        3 + NUM_KEYPOINTS,
+        3,
+        width,
+        num_blocks,
+        "linear",
+        64,
+        image_size,
+        skip=skip,
+        act=act,
+        init=init,
+        norm=norm,
+        upsample=upsample,
+    )
 
 
 def pg2_g2(
@@ -42,9 +52,20 @@ def pg2_g2(
     conv starts at zero, so training starts from G1's image (the paper leaves init open).
     """
     return UNetGenerator(
-        6, 3, width, num_blocks, "linear", None, image_size,
-        zero_out=True, skip=skip, act=act, init=init, norm=norm, upsample=upsample,
-    )  # fmt: skip
+        6,
+        3,
+        width,
+        num_blocks,
+        "linear",
+        None,
+        image_size,
+        zero_out=True,
+        skip=skip,
+        act=act,
+        init=init,
+        norm=norm,
+        upsample=upsample,
+    )
 
 
 def pg2_d(width: int = 64, image_size: tuple[int, int] = (128, 64)) -> DCGANDiscriminator:

@@ -74,8 +74,6 @@ def build_model(
     return model
 
 
-
-
 def transforms(height: int, width: int, names: Sequence[str] = ("random_flip",)):
     """torchreid's train and test transforms: PIL image -> normalised tensor.
 
@@ -98,8 +96,6 @@ def read_image(path: str | os.PathLike):
 def cross_entropy(num_classes: int, label_smooth: bool = True) -> nn.Module:
     """torchreid's label-smoothed cross-entropy (its standard softmax recipe)."""
     return _tr().losses.CrossEntropyLoss(num_classes, use_gpu=False, label_smooth=label_smooth)
-
-
 
 
 def check_choice(what: str, name: str, choices: Sequence[str]) -> None:
@@ -151,6 +147,12 @@ def evaluate(
     dist = distance(qf, gf)
     max_rank = min(max_rank, len(g_pids))
     with contextlib.redirect_stdout(io.StringIO()):  # it prints when the gallery is small
-        cmc, mAP = tr.metrics.evaluate_rank(dist, np.asarray(q_pids), np.asarray(g_pids), np.asarray(q_camids),
-                                            np.asarray(g_camids), max_rank=max_rank)  # fmt: skip
+        cmc, mAP = tr.metrics.evaluate_rank(
+            dist,
+            np.asarray(q_pids),
+            np.asarray(g_pids),
+            np.asarray(q_camids),
+            np.asarray(g_camids),
+            max_rank=max_rank,
+        )
     return np.asarray(cmc), float(mAP)

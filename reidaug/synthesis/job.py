@@ -52,7 +52,7 @@ JOB_KEYS = (
 
 
 class _Jobs(Dataset):
-    """Model inputs of job ``i``: source image ``i // poses`` and the heatmaps of its target pose."""
+    """Model inputs of job ``i``: source image ``i // poses`` and its target pose's heatmaps."""
 
     def __init__(
         self, ds: Market1501, sources, bank: PoseBank, targets: np.ndarray, heatmap: str
@@ -156,10 +156,17 @@ def synthesize(
     total_shards = math.ceil(total / shard_size)
     mine = [j for j in range(total_shards) if j % n_proc == me]
     job = {
-        "reidaug_version": __version__, "model": cfg.model, "checkpoint_sha256": gen.sha256,
-        "dataset": cfg.dataset, "poses": poses, "strategy": strategy, "seed": seed, "shard_size": shard_size,
-        "sources": len(sources), "images": total,
-    }  # fmt: skip
+        "reidaug_version": __version__,
+        "model": cfg.model,
+        "checkpoint_sha256": gen.sha256,
+        "dataset": cfg.dataset,
+        "poses": poses,
+        "strategy": strategy,
+        "seed": seed,
+        "shard_size": shard_size,
+        "sources": len(sources),
+        "images": total,
+    }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     old = read_manifest(out)
@@ -167,7 +174,8 @@ def synthesize(
         diff = [k for k in JOB_KEYS if old.get(k) != job[k]]
         if diff:
             raise UserError(
-                f"{out} holds shards of a different job ({diff[0]}: {old.get(diff[0])} != {job[diff[0]]})"
+                f"{out} holds shards of a different job ({diff[0]}: {old.get(diff[0])} != "
+                f"{job[diff[0]]})"
             )
     for p in sorted(out.glob("shard-*.h5")):  # each shard carries its job: never touch another's
         theirs = _shard_job(p)
@@ -178,17 +186,23 @@ def synthesize(
         diff = [k for k in JOB_KEYS if theirs.get(k) != job[k]]
         if diff:
             raise UserError(
-                f"{out} holds shards of a different job ({p.name}: {diff[0]} {theirs.get(diff[0])} != "
+                f"{out} holds shards of a different job ({p.name}: {diff[0]} "
+                f"{theirs.get(diff[0])} != "
                 f"{job[diff[0]]}); nothing was changed"
             )
     known = {s["file"]: s["sha256"] for s in old.get("shards", [])}
     created = os.environ.get("SOURCE_DATE_EPOCH")
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(created) if created else None))
     attrs = {
-        "reidaug_version": __version__, "model": cfg.model, "checkpoint_sha256": job["checkpoint_sha256"],
-        "config": json.dumps({"job": job, "training": gen.stored_config}, sort_keys=True), "command": command,
-        "created": created, "dataset": cfg.dataset, "seed": seed,
-    }  # fmt: skip
+        "reidaug_version": __version__,
+        "model": cfg.model,
+        "checkpoint_sha256": job["checkpoint_sha256"],
+        "config": json.dumps({"job": job, "training": gen.stored_config}, sort_keys=True),
+        "command": command,
+        "created": created,
+        "dataset": cfg.dataset,
+        "seed": seed,
+    }
     todo, skipped = [], 0
     for j in mine:
         p = out / shard_name(j)
@@ -203,10 +217,17 @@ def synthesize(
     done, t0 = 0, time.perf_counter()
     # One loader over all of this process's shards (no worker start-up per shard); batches never
     # cross a shard boundary, so every shard is generated in the same batches on every run.
-    batches = [list(range(b, min(b + batch_size, (j + 1) * shard_size, total)))
-               for j in todo for b in range(j * shard_size, min((j + 1) * shard_size, total), batch_size)]  # fmt: skip
-    loader = DataLoader(_Jobs(ds, sources, bank, targets, cfg.heatmap), batch_sampler=batches,
-                        num_workers=workers if batches else 0, pin_memory=dev.type == "cuda")  # fmt: skip
+    batches = [
+        list(range(b, min(b + batch_size, (j + 1) * shard_size, total)))
+        for j in todo
+        for b in range(j * shard_size, min((j + 1) * shard_size, total), batch_size)
+    ]
+    loader = DataLoader(
+        _Jobs(ds, sources, bank, targets, cfg.heatmap),
+        batch_sampler=batches,
+        num_workers=workers if batches else 0,
+        pin_memory=dev.type == "cuda",
+    )
     images = None
     for batch in loader:
         idx = batch["index"].numpy()
@@ -225,17 +246,30 @@ def synthesize(
             continue
         s_idx = np.arange(lo, hi) // poses
         donors = targets[s_idx, np.arange(lo, hi) % poses]
-        write_shard(out / shard_name(j), {
-            "images": images,
-            "pid": [sources[s].raw_pid for s in s_idx], "label": [sources[s].pid for s in s_idx],
-            "camid": [sources[s].camid for s in s_idx], "index": np.arange(lo, hi),
-            "source_name": [sources[s].name for s in s_idx], "target_name": [bank.names[d] for d in donors],
-            "target_keypoints": bank.keypoints[donors],
-        }, {**attrs, "shard_index": j})  # fmt: skip
+        write_shard(
+            out / shard_name(j),
+            {
+                "images": images,
+                "pid": [sources[s].raw_pid for s in s_idx],
+                "label": [sources[s].pid for s in s_idx],
+                "camid": [sources[s].camid for s in s_idx],
+                "index": np.arange(lo, hi),
+                "source_name": [sources[s].name for s in s_idx],
+                "target_name": [bank.names[d] for d in donors],
+                "target_keypoints": bank.keypoints[donors],
+            },
+            {**attrs, "shard_index": j},
+        )
         write_manifest(out, job, total_shards)
         log(f"wrote {shard_name(j)} ({hi - lo} images)")
         images = None
     manifest = write_manifest(out, job, total_shards)
-    return {"written_images": done, "written_shards": len(todo), "skipped_shards": skipped,
-            "total_shards": total_shards, "complete": manifest["complete"], "out": str(out),
-            "images_s": done / max(time.perf_counter() - t0, 1e-9)}  # fmt: skip
+    return {
+        "written_images": done,
+        "written_shards": len(todo),
+        "skipped_shards": skipped,
+        "total_shards": total_shards,
+        "complete": manifest["complete"],
+        "out": str(out),
+        "images_s": done / max(time.perf_counter() - t0, 1e-9),
+    }

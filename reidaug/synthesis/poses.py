@@ -15,7 +15,6 @@ from reidaug.names import STRATEGIES
 Strategy = Literal["random", "kmeans", "farthest"]
 
 
-
 def normalise(kps: np.ndarray) -> np.ndarray:
     """Translation- and scale-free pose features: ``(N, 18, 2)`` -> ``(N, 54)``.
 
@@ -71,7 +70,8 @@ class PoseSampler:
         need = n + 1  # the source's own pose is never used
         if len(bank) < need:
             raise UserError(
-                f"the pose bank has {len(bank)} valid poses; --poses {n} with {strategy} needs at least {need}"
+                f"the pose bank has {len(bank)} valid poses; --poses {n} with {strategy} needs at "
+                f"least {need}"
             )
         self.bank, self.n, self.strategy, self.seed = bank, n, strategy, seed
         self.index = {name: i for i, name in enumerate(bank.names)}

@@ -53,8 +53,15 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
     buf = io.BytesIO()  # HDF5 is built in memory: its library never meets a full disk
     with h5py.File(buf, "w", libver="latest", track_order=True) as f:
         # one image per chunk: random access decompresses only the image asked for
-        f.create_dataset("images", data=data["images"], dtype=np.uint8, chunks=(1, *data["images"].shape[1:]),
-                             compression="gzip", compression_opts=4, track_times=False)  # fmt: skip
+        f.create_dataset(
+            "images",
+            data=data["images"],
+            dtype=np.uint8,
+            chunks=(1, *data["images"].shape[1:]),
+            compression="gzip",
+            compression_opts=4,
+            track_times=False,
+        )
         for key, dtype in (
             ("pid", np.int64),
             ("label", np.int64),
@@ -66,8 +73,11 @@ def write_shard(path: Path, data: dict[str, np.ndarray], attrs: dict[str, object
             f.create_dataset(
                 key, data=np.asarray(data[key], dtype=object), dtype=STR, track_times=False
             )
-        f.create_dataset("target_keypoints", data=np.asarray(data["target_keypoints"], dtype=np.int16),
-                             track_times=False)  # fmt: skip
+        f.create_dataset(
+            "target_keypoints",
+            data=np.asarray(data["target_keypoints"], dtype=np.int16),
+            track_times=False,
+        )
         for k, v in attrs.items():
             f.attrs[k] = v
         f.attrs["num_images"] = n
@@ -130,11 +140,15 @@ def verify(folder: str | os.PathLike, files: list[Path]) -> None:
             continue
         size = p.stat().st_size
         if entry.get("bytes") not in (None, size):
-            raise UserError(f"shard {p} is {size} bytes, the manifest says {entry['bytes']}: "
-                            "it is truncated or was replaced; synthesize it again")  # fmt: skip
+            raise UserError(
+                f"shard {p} is {size} bytes, the manifest says {entry['bytes']}: "
+                "it is truncated or was replaced; synthesize it again"
+            )
         if entry.get("sha256") and file_sha256(p) != entry["sha256"]:
-            raise UserError(f"shard {p} does not match its SHA-256 in the manifest: it is "
-                            "corrupt; synthesize it again")  # fmt: skip
+            raise UserError(
+                f"shard {p} does not match its SHA-256 in the manifest: it is "
+                "corrupt; synthesize it again"
+            )
 
 
 def _open(p: Path) -> h5py.File:

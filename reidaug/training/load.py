@@ -49,8 +49,10 @@ class Generator:
 
 def _untrained(recipe: Recipe, state: dict) -> frozenset[str]:
     stages = recipe.stages()
-    reached = [i < state["stage_index"] or (i == state["stage_index"] and state["stage_step"] > 0)
-               for i in range(len(stages))]  # fmt: skip
+    reached = [
+        i < state["stage_index"] or (i == state["stage_index"] and state["stage_step"] > 0)
+        for i in range(len(stages))
+    ]
     trained = {n for st, ok in zip(stages, reached, strict=True) if ok for n in st.trains}
     return frozenset({n for st in stages for n in st.trains} - trained)
 
@@ -63,7 +65,8 @@ def _check_run(run: Path, checkpoint: Path, cfg: TrainConfig) -> None:
     run_cfg = TrainConfig.load(options)
     if run_cfg.model != cfg.model:
         raise UserError(
-            f"checkpoint {checkpoint.name} is a {cfg.model} model but run {run} trains {run_cfg.model}"
+            f"checkpoint {checkpoint.name} is a {cfg.model} model but run {run} trains "
+            f"{run_cfg.model}"
         )
     same_root = (run_cfg.root and Path(run_cfg.root).resolve()) == (
         cfg.root and Path(cfg.root).resolve()

@@ -170,8 +170,10 @@ def _check_memory(data: PairDataset, cfg: TrainConfig) -> None:
     item = planes * h * w * 4  # float32, computed without reading an image
     need = 3 * cfg.batch_size * item
     if need > avail:
-        raise UserError(f"--batch-size {cfg.batch_size} needs at least {need / 2**30:.1f} GiB for its "
-                        f"input tensors alone; {avail / 2**30:.1f} GiB are available")  # fmt: skip
+        raise UserError(
+            f"--batch-size {cfg.batch_size} needs at least {need / 2**30:.1f} GiB for its "
+            f"input tensors alone; {avail / 2**30:.1f} GiB are available"
+        )
 
 
 def _select(stages: list[Stage], which: str) -> list[int]:
@@ -282,7 +284,8 @@ def train(
         if selected[0] > pos[0] and unfinished:
             raise UserError(
                 f"--stage {cfg.stage}: stage {stages[pos[0]].name} of {run} is not finished "
-                f"(step {pos[1]} of {stages[pos[0]].iters}); resume it with --stage {stages[pos[0]].name} first"
+                f"(step {pos[1]} of {stages[pos[0]].iters}); resume it with --stage "
+                f"{stages[pos[0]].name} first"
             )
         log(f"resuming {run} from {last.name} (stage {stages[pos[0]].name}, step {pos[1]})")
     else:
@@ -291,8 +294,13 @@ def train(
                 f"--stage {cfg.stage} needs a trained stage 1: pass --resume RUN_DIR of such a run"
             )
         # stored resolved, so the run resumes and synthesizes from any working directory
-        cfg = dataclasses.replace(cfg, root=str(Path(ds.root).resolve()), annotations=(
-            str(Path(cfg.annotations).expanduser().resolve()) if cfg.annotations else None))  # fmt: skip
+        cfg = dataclasses.replace(
+            cfg,
+            root=str(Path(ds.root).resolve()),
+            annotations=(
+                str(Path(cfg.annotations).expanduser().resolve()) if cfg.annotations else None
+            ),
+        )
         run = rundir.create(cfg.out, cfg) if dist.is_main() else Path(cfg.out)
         log(f"run directory: {run}")
     engine = _Engine(cfg, recipe, run, offsets, device, log)
@@ -314,7 +322,8 @@ def train(
                 continue
             recipe.train_mode(st)
             log(
-                f"stage {st.name}: training {', '.join(st.trains)} for {st.iters - start} iterations"
+                f"stage {st.name}: training {', '.join(st.trains)} for {st.iters - start} "
+                "iterations"
             )
             sampler = StepSampler(len(data), cfg.batch_size, cfg.seed, si, start, st.iters)
             loader = DataLoader(
@@ -331,8 +340,9 @@ def train(
                 # set every step from the options, so a resume's --lr or --lr-decay replaces
                 # the rate its optimisers saved; a --minutes budget is this invocation's, on
                 # the clock every rank agreed after the last step
-                recipe.set_lr(recipe.opt("lr") * lr_factor(
-                    k, st.iters, cfg.lr_decay, clock, cfg.max_seconds))  # fmt: skip
+                recipe.set_lr(
+                    recipe.opt("lr") * lr_factor(k, st.iters, cfg.lr_decay, clock, cfg.max_seconds)
+                )
                 losses = recipe.step(st.name, batch)
                 step = k + 1
                 done += 1
@@ -342,13 +352,19 @@ def train(
                 engine.after_step(si, step, losses, it_s, samples)
                 if progress:
                     main = next(iter(losses.values()))
-                    progress(done, _expected_total(done, total, it_s, clock, cfg.max_seconds),
-                             stage=st.name, loss=main, it_s=it_s)  # fmt: skip
+                    progress(
+                        done,
+                        _expected_total(done, total, it_s, clock, cfg.max_seconds),
+                        stage=st.name,
+                        loss=main,
+                        it_s=it_s,
+                    )
                 if over or step == st.iters:
                     engine.checkpoint(si, step)
                     if over:
                         log(
-                            f"time budget of {cfg.max_seconds:.0f} s reached at stage {st.name} step {step}"
+                            f"time budget of {cfg.max_seconds:.0f} s reached at stage {st.name} "
+                            f"step {step}"
                         )
                         engine.finish(samples, si, step)
                         return run
@@ -359,15 +375,18 @@ def train(
             g = offsets[engine.last_pos[0]] + engine.last_pos[1]
             ck = ckpt_io.latest(run)
             kept = int(ck.stem.split("-")[1]) if ck else 0
-            raise Interrupted(f"interrupted after step {g}; last checkpoint: {ck or 'none'}; "
-                              f"{g - kept} step(s) since it will be redone by: reidaug train --resume {run}") from None  # fmt: skip
+            raise Interrupted(
+                f"interrupted after step {g}; last checkpoint: {ck or 'none'}; "
+                f"{g - kept} step(s) since it will be redone by: reidaug train --resume {run}"
+            ) from None
         raise
     engine.finish(samples, *(engine.last_pos or (0, 0)))
     return run
 
 
-def _record_changes(run: Path, cfg: TrainConfig, changed: dict[str, tuple], step: int,
-                    log: Callable[[str], None]) -> TrainConfig:  # fmt: skip
+def _record_changes(
+    run: Path, cfg: TrainConfig, changed: dict[str, tuple], step: int, log: Callable[[str], None]
+) -> TrainConfig:
     """Append ``changed`` with its step to the options and rewrite ``training_options.json``."""
     rows = [{"step": step, "option": k, "from": a, "to": b} for k, (a, b) in changed.items()]
     cfg = dataclasses.replace(cfg, changes=[*cfg.changes, *rows])
@@ -425,11 +444,18 @@ class _Engine:
         if not dist.is_main():
             return
         if step % cfg.log_every == 0 or step == self.stages[si].iters:
-            rundir.append_stats(self.run, {
-                "stage": self.stages[si].name, "stage_step": step, "global_step": g,
-                "losses": losses, "window_mean": {k: float(np.mean(v)) for k, v in self.window.items()},
-                "it_s": round(it_s, 3), "lr": self.recipe.get_lr(self.stages[si].trains),
-            })  # fmt: skip
+            rundir.append_stats(
+                self.run,
+                {
+                    "stage": self.stages[si].name,
+                    "stage_step": step,
+                    "global_step": g,
+                    "losses": losses,
+                    "window_mean": {k: float(np.mean(v)) for k, v in self.window.items()},
+                    "it_s": round(it_s, 3),
+                    "lr": self.recipe.get_lr(self.stages[si].trains),
+                },
+            )
             self.window = {}
         if samples is not None and step % cfg.sample_every == 0:
             self.sample(samples, g)

@@ -28,8 +28,17 @@ from reidaug.training.recipe import Stage, register_recipe
 
 class MsCGANRecipe(PG2Recipe):
     name = "mscgan"
-    defaults = {"lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "lambda_l1": 10.0, "lambda_bg": 1.0,
-                "lambda_d1": 1.0, "lambda_d2": 1.0, "lambda_d3": 1.0, "d_width": 128}  # fmt: skip
+    defaults = {
+        "lr": 1e-4,
+        "beta1": 0.5,
+        "beta2": 0.9,
+        "lambda_l1": 10.0,
+        "lambda_bg": 1.0,
+        "lambda_d1": 1.0,
+        "lambda_d2": 1.0,
+        "lambda_d3": 1.0,
+        "d_width": 128,
+    }
     weights = ("lambda_l1", "lambda_bg", "lambda_d1", "lambda_d2")
 
     def __init__(self, cfg, device, identity=None):
@@ -87,10 +96,20 @@ class MsCGANRecipe(PG2Recipe):
         ds = self.discriminators
         with self.autocast():
             ld = sum(
-                self.lam_d(k) * (self.gan(self.nets[d](self.to_input(self.pyramid(cond, k), self.pyramid(y, k))), True)
-                                 + self.gan(self.nets[d](self.to_input(self.pyramid(cond, k), self.pyramid(fake.detach(), k))), False))
+                self.lam_d(k)
+                * (
+                    self.gan(
+                        self.nets[d](self.to_input(self.pyramid(cond, k), self.pyramid(y, k))), True
+                    )
+                    + self.gan(
+                        self.nets[d](
+                            self.to_input(self.pyramid(cond, k), self.pyramid(fake.detach(), k))
+                        ),
+                        False,
+                    )
+                )
                 for k, d in enumerate(ds, start=1)
-            )  # fmt: skip
+            )
         self.update(tuple(ds), ld)
         for d in ds:
             self.requires_grad(d, False)

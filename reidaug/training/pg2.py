@@ -18,8 +18,14 @@ class PG2Recipe(Recipe):
     name = "pg2"
     #: Paper defaults: Adam lr 2e-5, betas (0.5, 0.999); lambda = 10 for the G2 pose-mask L1
     #: and 1 for the adversarial term (eq. 4).
-    defaults = {"lr": 2e-5, "beta1": 0.5, "beta2": 0.999, "lambda_l1": 10.0, "lambda_adv": 1.0,
-                "d_width": 64}  # fmt: skip
+    defaults = {
+        "lr": 2e-5,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "lambda_l1": 10.0,
+        "lambda_adv": 1.0,
+        "d_width": 64,
+    }
     weights = ("lambda_l1", "lambda_adv")
 
     def __init__(self, cfg, device, identity=None):
@@ -27,8 +33,13 @@ class PG2Recipe(Recipe):
         super().__init__(cfg, device, identity)
 
     def build_nets(self) -> dict[str, nn.Module]:
-        return build("pg2", width=self.cfg.width, d_width=int(self.opt("d_width")),
-                     variant=self.cfg.variant, **self.generator_options())  # fmt: skip
+        return build(
+            "pg2",
+            width=self.cfg.width,
+            d_width=int(self.opt("d_width")),
+            variant=self.cfg.variant,
+            **self.generator_options(),
+        )
 
     @classmethod
     def weights_of(cls, cfg) -> tuple[str, ...]:

@@ -124,7 +124,8 @@ class Recipe:
             p.requires_grad_(flag)
 
     def update(self, names: tuple[str, ...] | str, loss: torch.Tensor) -> None:
-        """Backward ``loss`` and step the optimisers of ``names`` (gradients averaged across ranks)."""
+        """Backward ``loss`` and step the optimisers of ``names`` (gradients averaged across
+        ranks)."""
         names = (names,) if isinstance(names, str) else names
         for n in names:
             self.opts[n].zero_grad(set_to_none=True)
@@ -181,8 +182,11 @@ class Recipe:
         and weights after it: a sample grid drawn during training shows what evaluation will
         score, and neither uses nor updates batch-norm statistics of its batch."""
         was = {n: m.training for n, m in self.nets.items()}
-        raw = {n: {k: v.clone() for k, v in self.nets[n].state_dict().items()}
-               for n in self.averaged if self._has_average(n)}  # fmt: skip
+        raw = {
+            n: {k: v.clone() for k, v in self.nets[n].state_dict().items()}
+            for n in self.averaged
+            if self._has_average(n)
+        }
         self.eval_mode()
         self.use_averaged()
         try:

@@ -1,4 +1,5 @@
-"""Run directories: ``RUNS/00000-pg2-market1501/`` with options, stats, samples, curves, checkpoints."""
+"""Run directories: ``RUNS/00000-pg2-market1501/`` with options, stats, samples, curves and
+checkpoints."""
 
 from __future__ import annotations
 
