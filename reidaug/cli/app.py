@@ -61,21 +61,25 @@ class App:
             TextColumn("eta"),
             TimeRemainingColumn(),
         ]
-        with Progress(
-            *columns, console=self.console, disable=self.verbosity < 0, transient=False
-        ) as prog:
-            tasks: dict[str, object] = {}
-            first_total = total
+        prog = Progress(*columns, console=self.console, disable=self.verbosity < 0)
+        tasks: dict[str, object] = {}
+        first_total = total
 
-            def update(done: int, total: int | None = None, **kw: object) -> None:
-                name = rows.format(**kw) if rows else ""
-                total = first_total if total is None and not rows else total
-                if name not in tasks:
-                    tasks[name] = prog.add_task(name or description, total=total, extra="")
-                extra = fields.format(**kw) if fields and kw else ""
-                prog.update(tasks[name], completed=done, total=total, extra=extra)
+        def update(done: int, total: int | None = None, **kw: object) -> None:
+            name = rows.format(**kw) if rows else ""
+            total = first_total if total is None and not rows else total
+            if not tasks:  # the display starts with the first bar, so an early error is alone
+                prog.start()
+            if name not in tasks:
+                tasks[name] = prog.add_task(name or description, total=total, extra="")
+            extra = fields.format(**kw) if fields and kw else ""
+            prog.update(tasks[name], completed=done, total=total, extra=extra)
 
+        try:
             yield update
+        finally:
+            if tasks:
+                prog.stop()
 
 
 def worker_message(text: str) -> str:

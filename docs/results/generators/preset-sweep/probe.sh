@@ -11,7 +11,7 @@
 # its ReLU), and the committed `--norm batch` builds the same network, parameter for parameter.
 # Resumable: a run whose NAME.eval.json exists is skipped.
 set -u
-R=${REIDAUG_MARKET_ROOT:-../shared/data/market1501}
+R=${REIDAUG_DATA:-../shared/data/market1501}
 while read -r name global args; do
   [ -f "$name.eval.json" ] && continue
   rm -rf "out-$name"

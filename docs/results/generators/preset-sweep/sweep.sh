@@ -4,7 +4,7 @@
 # (the last one combines the two best), then is scored on the first 2,000 posegan pairs.
 # Resumable: a run whose NAME.eval.json exists is skipped.
 set -u
-R=${REIDAUG_MARKET_ROOT:-../shared/data/market1501}
+R=${REIDAUG_DATA:-../shared/data/market1501}
 while read -r name args; do
   [ -f "$name.eval.json" ] && continue
   rm -rf "out-$name"
