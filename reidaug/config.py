@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import types
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal, get_args, get_origin, get_type_hints
+from typing import Literal, Union, get_args, get_origin, get_type_hints
 
 from reidaug.errors import UserError
 
@@ -67,6 +69,83 @@ CHANGEABLE = (
 )
 
 
+@dataclass(frozen=True)
+class GeneratorShape:
+    """How the generators are built, passed whole from the config to the U-Net; validated when
+    constructed. The defaults are both papers'.
+
+    Attributes:
+        skip: ``concat`` joins each encoder feature map to the decoder (both papers); ``add``
+            sums them (about half the cost per image, Deformable GAN's and Pose-Transfer's).
+        act: ``relu`` (both papers) or ``elu`` (PG2's released code).
+        init: ``torch`` (PyTorch's default) or ``xavier`` (PG2's released code).
+        norm: ``none`` (both papers), ``batch`` (Pose-Transfer's generators) or ``instance``.
+        upsample: each paper's decoder upsampling, or ``nearest-1x1`` (PG2's released code).
+    """
+
+    skip: Skip = "concat"
+    act: Act = "relu"
+    init: Init = "torch"
+    norm: Norm = "none"
+    upsample: Upsample = "paper"
+
+    def __post_init__(self) -> None:
+        check_choices(self, "generator option")
+
+
+def check_choices(obj: object, what: str) -> None:
+    """Refuse a ``Literal`` field of the dataclass ``obj`` whose value is not one of its
+    choices: one ``UserError`` naming the field and listing the valid values."""
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):  # type: ignore[arg-type]
+        allowed = get_args(hints[f.name]) if get_origin(hints[f.name]) is Literal else ()
+        value = getattr(obj, f.name)
+        if allowed and value not in allowed:
+            raise UserError(f'{what} {f.name} is "{value}"; expected one of: {", ".join(allowed)}')
+
+
+_TYPE_WORDS = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+    tuple: "a list",
+}
+
+
+def _fits(value: object, tp: object) -> bool:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return True  # checked by check_choices, with the choices in the message
+    if origin in (types.UnionType, Union):
+        return any(_fits(value, a) for a in get_args(tp))
+    if tp is type(None):
+        return value is None
+    base = origin or tp
+    if base is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ok and math.isfinite(value)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, base) if isinstance(base, type) else True
+
+
+def check_types(obj: object, what: str) -> None:
+    """Refuse a field of the dataclass ``obj`` whose value is not of its declared type (a
+    number written as text in a hand-edited JSON file, say): one ``UserError`` naming it."""
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):  # type: ignore[arg-type]
+        tp, value = hints[f.name], getattr(obj, f.name)
+        if not _fits(value, tp):
+            words = [
+                _TYPE_WORDS.get(get_origin(a) or a, "null" if a is type(None) else str(a))
+                for a in (get_args(tp) if get_origin(tp) in (types.UnionType, Union) else (tp,))
+            ]
+            raise UserError(f"{what} {f.name} is {value!r}; expected {' or '.join(words)}")
+
+
 def with_preset(presets: dict[str, dict], name: str, overrides: dict, cls: type, key: str) -> dict:
     """The fields of the dataclass ``cls`` from the preset ``name`` of ``presets`` with
     ``overrides`` on top, and the field ``key`` (when ``cls`` has one) set to ``name``: the one
@@ -87,6 +166,43 @@ def with_preset(presets: dict[str, dict], name: str, overrides: dict, cls: type,
 
 
 _FROM_EXTRA = ("id_checkpoint_sha256", "lambda_d3")
+#: ``name: (minimum, maximum or None, what the message asks for)`` of numeric training options.
+_TRAIN_RANGES: dict[str, tuple[float, float | None, str]] = {
+    **{
+        k: (1, None, "1 or more")
+        for k in (
+            "iters1",
+            "iters2",
+            "batch_size",
+            "width",
+            "d_width",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+        )
+    },
+    "num_scales": (1, 3, "1, 2 or 3"),
+    "workers": (0, None, "0 or more"),
+    "lr_decay": (0.0, 1.0, "0 to 1"),
+    "ema": (0.0, None, "0 (none) up to, not including, 1"),
+    "beta1": (0.0, 1.0, "0 to 1"),
+    "beta2": (0.0, 1.0, "0 to 1"),
+    "max_seconds": (0.0, None, "a positive number of seconds"),
+    **{
+        k: (0.0, None, "0 or more")
+        for k in (
+            "lambda_l1",
+            "lambda_adv",
+            "lambda_bg",
+            "lambda_d1",
+            "lambda_d2",
+            "lambda_d3",
+            "lambda_id",
+            "lambda_ssim",
+        )
+    },
+}
 
 
 @dataclass
@@ -163,6 +279,11 @@ class TrainConfig:
     #: options changed by resumes: ``{"step", "option", "from", "to"}`` each
     changes: list = field(default_factory=list)
 
+    @property
+    def shape(self) -> GeneratorShape:
+        """The generators' shape options as one object."""
+        return GeneratorShape(self.skip, self.act, self.init, self.norm, self.upsample)
+
     @classmethod
     def from_preset(cls, preset: str = "paper", **overrides) -> TrainConfig:
         """The named preset with ``overrides`` on top (``None`` values are ignored); an
@@ -173,14 +294,18 @@ class TrainConfig:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.lr_decay <= 1.0:
-            raise UserError(f"training option lr_decay is {self.lr_decay}; expected 0 to 1")
-        if not 0.0 <= self.ema < 1.0:
+        check_types(self, "training option")
+        check_choices(self, "training option")
+        for name, (lo, hi, what) in _TRAIN_RANGES.items():
+            v = getattr(self, name)
+            if v is not None and not (v >= lo and (hi is None or v <= hi)):
+                raise UserError(f"training option {name} is {v!r}; expected {what}")
+        if self.ema >= 1.0:
             raise UserError(
                 f"training option ema is {self.ema}; expected 0 (none) up to, not including, 1"
             )
-        if self.lambda_adv is not None and self.lambda_adv < 0:
-            raise UserError(f"training option lambda_adv is {self.lambda_adv}; expected 0 or more")
+        if self.lr is not None and self.lr <= 0:
+            raise UserError(f"training option lr is {self.lr}; expected a positive number")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -191,13 +316,6 @@ class TrainConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise UserError(f"unknown training options: {', '.join(unknown)}")
-        hints = get_type_hints(cls)
-        for k, v in d.items():
-            allowed = get_args(hints[k]) if get_origin(hints[k]) is Literal else ()
-            if allowed and v not in allowed:
-                raise UserError(
-                    f'training option {k} is "{v}"; expected one of: {", ".join(allowed)}'
-                )
         return cls(**d)
 
     @classmethod
@@ -261,3 +379,54 @@ class EvalConfig:
     @property
     def has_model(self) -> bool:
         return self.run is not None or self.checkpoint is not None
+
+
+Strategy = Literal["random", "kmeans", "farthest"]
+
+
+@dataclass
+class SynthesisConfig:
+    """What ``synthesize`` generates and where; validated when constructed.
+
+    Attributes:
+        out: the shard folder (created if needed).
+        run: a run directory (its latest checkpoint), or give ``checkpoint``.
+        poses: target poses per source image.
+        strategy: how target poses are drawn from the training pose bank.
+        shard_size: images per shard.
+        batch_size: images per generator call.
+        num_shards, shard_index: split the job across processes (default: torchrun's ranks).
+        seed: the job's only random choice (pose sampling); the same seed and checkpoint give
+            byte-identical shards (with the same ``command`` and ``SOURCE_DATE_EPOCH``).
+        root: the dataset's root when it moved since training (default: the run's).
+        command: the command line, stored in each shard.
+    """
+
+    out: str
+    run: str | None = None
+    checkpoint: str | None = None
+    poses: int = 10
+    strategy: Strategy = "random"
+    shard_size: int = 2000
+    batch_size: int = 64
+    num_shards: int | None = None
+    shard_index: int | None = None
+    seed: int = 0
+    root: str | None = None
+    device: str = "auto"
+    workers: int = 1
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("out", "run", "checkpoint", "root"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, str(value))
+        check_types(self, "synthesis option")
+        check_choices(self, "synthesis option")
+        for name, lo in (("poses", 1), ("shard_size", 1), ("batch_size", 1), ("workers", 0),
+                         ("num_shards", 1), ("shard_index", 0)):  # fmt: skip
+            v = getattr(self, name)
+            if v is not None and v < lo:
+                flag = name.replace("_", "-")
+                raise UserError(f"--{flag} must be at least {lo}, got {v}")

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from reidaug.config import Act, Init, Norm, Skip, Upsample
+from reidaug.config import Act, GeneratorShape, Init, Norm
 
 Schedule = Literal["linear", "table"]
 
@@ -168,18 +168,12 @@ class UNetGenerator(nn.Module):
             are ``width // 4``).
         zero_out: initialise the output conv to zero, so a difference-map generator starts as
             the identity on its stage-1 input.
-        skip: ``concat`` joins each encoder feature map to the decoder's input along channels;
-            ``add`` sums them, so every decoder block keeps its level's encoder width (about
-            half the cost per image on a CPU; the FC bottleneck then maps back to the deepest
-            level's channels unless ``fc_channels`` is given).
-        act: the nonlinearity after every conv but the output's: ``relu`` (both papers) or
-            ``elu`` (PG2's released code).
-        init: ``torch`` (PyTorch's default initialisation) or ``xavier`` (Glorot-uniform
-            weights and zero biases, as PG2's released TensorFlow code).
-        norm: ``none`` (both papers), ``batch`` or ``instance``: a normalisation layer between
-            every conv and its activation (not after the FC layers or the output conv).
-        upsample: ``paper`` (``up`` with a ``down_kernel`` conv) or ``nearest-1x1`` (nearest
-            neighbour then a 1x1 conv, PG2's released code: a third of the decoder's cost).
+        shape: the skip join, activation, initialisation, normalisation and upsampling
+            (:class:`reidaug.config.GeneratorShape`). With ``skip="add"`` every decoder block
+            keeps its level's encoder width and the FC bottleneck maps back to the deepest
+            level's channels unless ``fc_channels`` is given; a ``norm`` layer sits between
+            every conv and its activation (not after the FC layers or the output conv);
+            ``upsample="nearest-1x1"`` replaces ``up`` with nearest neighbour then a 1x1 conv.
     """
 
     def __init__(
@@ -197,19 +191,12 @@ class UNetGenerator(nn.Module):
         residual: bool = True,
         fc_channels: int | None = None,
         zero_out: bool = False,
-        skip: Skip = "concat",
-        act: Act = "relu",
-        init: Init = "torch",
-        norm: Norm = "none",
-        upsample: Upsample = "paper",
+        shape: GeneratorShape = GeneratorShape(),  # noqa: B008 (frozen, validated)
     ) -> None:
         super().__init__()
         if num_blocks < 1:
             raise ValueError("num_blocks must be at least 1")
-        if skip not in ("concat", "add"):
-            raise ValueError(f'unknown skip "{skip}"; expected one of: concat, add')
-        if upsample not in ("paper", "nearest-1x1"):
-            raise ValueError(f'unknown upsample "{upsample}"; expected one of: paper, nearest-1x1')
+        skip, act, norm, upsample = shape.skip, shape.act, shape.norm, shape.upsample
         up_k = down_kernel if upsample == "paper" else 1
         up = up if upsample == "paper" else "nearest"
         ch = channel_schedule(width, num_blocks, schedule)
@@ -248,7 +235,7 @@ class UNetGenerator(nn.Module):
             else:
                 x_ch = cout
         self.conv_out = conv(x_ch, out_channels, act=None)
-        init_weights(self, init)
+        init_weights(self, shape.init)
         if zero_out:
             nn.init.zeros_(self.conv_out[0].weight)
             nn.init.zeros_(self.conv_out[0].bias)

@@ -15,22 +15,20 @@ from __future__ import annotations
 
 from torch import nn
 
-from reidaug.config import Act, Init, Norm, Skip, Upsample
+from reidaug.config import GeneratorShape
 from reidaug.data.keypoints import NUM_KEYPOINTS
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator
+
+PAPER = GeneratorShape()
 
 
 def mscgan_g1(
     width: int = 128,
     image_size: tuple[int, int] = (128, 64),
-    skip: Skip = "concat",
-    act: Act = "relu",
-    init: Init = "torch",
-    norm: Norm = "none",
-    upsample: Upsample = "paper",
+    shape: GeneratorShape = PAPER,
 ) -> UNetGenerator:
     """G1; with ``skip="add"`` the FC maps back to the deepest level's channels, to add them."""
-    fc_channels = max(1, width // 4) if skip == "concat" else None
+    fc_channels = max(1, width // 4) if shape.skip == "concat" else None
     return UNetGenerator(
         3 + NUM_KEYPOINTS,
         3,
@@ -43,22 +41,14 @@ def mscgan_g1(
         up="deconv",
         decoder_reduce=True,
         fc_channels=fc_channels,
-        skip=skip,
-        act=act,
-        init=init,
-        norm=norm,
-        upsample=upsample,
+        shape=shape,
     )
 
 
 def mscgan_g2(
     width: int = 128,
     image_size: tuple[int, int] = (128, 64),
-    skip: Skip = "concat",
-    act: Act = "relu",
-    init: Init = "torch",
-    norm: Norm = "none",
-    upsample: Upsample = "paper",
+    shape: GeneratorShape = PAPER,
 ) -> UNetGenerator:
     return UNetGenerator(
         6,
@@ -73,11 +63,7 @@ def mscgan_g2(
         decoder_reduce=True,
         residual=False,
         zero_out=True,
-        skip=skip,
-        act=act,
-        init=init,
-        norm=norm,
-        upsample=upsample,
+        shape=shape,
     )
 
 
@@ -94,19 +80,13 @@ def build_mscgan(
     d_width: int = 128,
     num_scales: int = 2,
     image_size: tuple[int, int] = (128, 64),
-    skip: Skip = "concat",
-    act: Act = "relu",
-    init: Init = "torch",
-    norm: Norm = "none",
-    upsample: Upsample = "paper",
-    **_: object,
+    shape: GeneratorShape = PAPER,
 ) -> dict[str, nn.Module]:
-    """G1, G2 and one discriminator per scale (``D1``, ``D2``, ...); ``act``, ``init``,
-    ``norm`` and ``upsample`` shape the generators only."""
-    gen = {"skip": skip, "act": act, "init": init, "norm": norm, "upsample": upsample}
+    """G1, G2 and one discriminator per scale (``D1``, ``D2``, ...); ``shape`` shapes the
+    generators only."""
     nets: dict[str, nn.Module] = {
-        "G1": mscgan_g1(width, image_size, **gen),
-        "G2": mscgan_g2(width, image_size, **gen),
+        "G1": mscgan_g1(width, image_size, shape),
+        "G2": mscgan_g2(width, image_size, shape),
     }
     for k in range(1, num_scales + 1):
         nets[f"D{k}"] = mscgan_d(d_width, k, image_size)

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from torch import nn
 
-from reidaug.config import Act, Init, Norm, Skip, Upsample
+from reidaug.config import GeneratorShape
 from reidaug.data.keypoints import NUM_KEYPOINTS
 from reidaug.models.blocks import DCGANDiscriminator, UNetGenerator
+
+PAPER = GeneratorShape()
 
 
 def pg2_g1(
     width: int = 128,
     num_blocks: int = 5,
     image_size: tuple[int, int] = (128, 64),
-    skip: Skip = "concat",
-    act: Act = "relu",
-    init: Init = "torch",
-    norm: Norm = "none",
-    upsample: Upsample = "paper",
+    shape: GeneratorShape = PAPER,
 ) -> UNetGenerator:
     """G1: residual U-Net with a 64-unit FC bottleneck; input = image + 18 heatmaps (21 ch)."""
     return UNetGenerator(
@@ -28,11 +26,7 @@ def pg2_g1(
         "linear",
         64,
         image_size,
-        skip=skip,
-        act=act,
-        init=init,
-        norm=norm,
-        upsample=upsample,
+        shape=shape,
     )
 
 
@@ -40,11 +34,7 @@ def pg2_g2(
     width: int = 128,
     num_blocks: int = 3,
     image_size: tuple[int, int] = (128, 64),
-    skip: Skip = "concat",
-    act: Act = "relu",
-    init: Init = "torch",
-    norm: Norm = "none",
-    upsample: Upsample = "paper",
+    shape: GeneratorShape = PAPER,
 ) -> UNetGenerator:
     """G2: the same U-Net without FC and with N-2 blocks; input = condition + G1 output (6 ch).
 
@@ -60,11 +50,7 @@ def pg2_g2(
         None,
         image_size,
         zero_out=True,
-        skip=skip,
-        act=act,
-        init=init,
-        norm=norm,
-        upsample=upsample,
+        shape=shape,
     )
 
 
@@ -79,22 +65,15 @@ def build_pg2(
     variant: str = "full",
     image_size: tuple[int, int] = (128, 64),
     num_blocks: int = 5,
-    skip: Skip = "concat",
-    act: Act = "relu",
-    init: Init = "torch",
-    norm: Norm = "none",
-    upsample: Upsample = "paper",
+    shape: GeneratorShape = PAPER,
 ) -> dict[str, nn.Module]:
     """PG2's networks for a variant: G1 alone, G1+D (``g1-d``) or G1+G2+D (``full``).
 
-    ``skip`` joins the generators' U-Net skips by concatenation (the paper) or addition;
-    ``act``, ``init``, ``norm`` and ``upsample`` shape the generators only (D keeps DCGAN's
-    LeakyReLU and batch norm).
+    ``shape`` shapes the generators only (D keeps DCGAN's LeakyReLU and batch norm).
     """
-    gen = {"skip": skip, "act": act, "init": init, "norm": norm, "upsample": upsample}
-    nets: dict[str, nn.Module] = {"G1": pg2_g1(width, num_blocks, image_size, **gen)}
+    nets: dict[str, nn.Module] = {"G1": pg2_g1(width, num_blocks, image_size, shape)}
     if variant == "full":
-        nets["G2"] = pg2_g2(width, num_blocks - 2, image_size, **gen)
+        nets["G2"] = pg2_g2(width, num_blocks - 2, image_size, shape)
     if variant in ("full", "g1-d"):
         nets["D"] = pg2_d(d_width, image_size)
     return nets

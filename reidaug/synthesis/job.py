@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from reidaug import __version__
+from reidaug.config import SynthesisConfig
 from reidaug.data import build_dataset
 from reidaug.data.market1501 import Market1501
 from reidaug.data.pairs import load_image, to_tensor, to_uint8
@@ -98,38 +99,20 @@ def _rank_defaults(num_shards: int | None, shard_index: int | None) -> tuple[int
 
 
 def synthesize(
-    out: str | os.PathLike,
-    run: str | os.PathLike | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    poses: int = 10,
-    strategy: str = "random",
-    shard_size: int = 2000,
-    batch_size: int = 64,
-    num_shards: int | None = None,
-    shard_index: int | None = None,
-    seed: int = 0,
-    root: str | os.PathLike | None = None,
-    device: str = "auto",
-    workers: int = 1,
-    command: str = "",
+    cfg: SynthesisConfig | str | os.PathLike,
+    /,
+    *,
     progress: Callable[..., None] | None = None,
     log: Callable[[str], None] | None = None,
+    **fields,
 ) -> dict:
     """Generate ``poses`` images of every training image into ``out/shard-NNNNN.h5``.
 
     Args:
-        out: the shard folder (created if needed).
-        run: a run directory (its latest checkpoint), or give ``checkpoint``.
-        poses: target poses per source image.
-        strategy: ``random``, ``kmeans`` or ``farthest`` (see ``PoseSampler``).
-        seed: the seed of pose sampling (the job's only random choice), recorded in every
-            shard's ``seed`` attribute and in the manifest; the same seed and checkpoint give
-            byte-identical shards (with the same ``command`` and ``SOURCE_DATE_EPOCH``).
-        shard_size: images per shard.
-        num_shards, shard_index: split the job across processes (default: torchrun's ranks).
-        root: the dataset's root when it moved since training (default: the run's).
-        command: the command line, stored in each shard.
+        cfg: a :class:`~reidaug.config.SynthesisConfig`, or the shard folder ``out`` with the
+            config's other fields as keywords.
         progress: called as ``progress(done, total, images_s=)`` over this process's images.
+        log: called with one line per step worth telling.
 
     Returns:
         A summary: images and shards written, skipped (already finished), and the manifest.
@@ -137,13 +120,26 @@ def synthesize(
     Example:
         >>> synthesize("shards/", run="runs/00000-pg2-market1501", poses=10)  # doctest: +SKIP
     """
+    if isinstance(cfg, SynthesisConfig):
+        if fields:
+            raise TypeError("give a SynthesisConfig or its fields as keywords, not both")
+    else:
+        cfg = SynthesisConfig(out=str(cfg), **fields)
     log = log or (lambda msg: None)
-    if shard_size < 1 or batch_size < 1:
-        raise UserError("--shard-size and --batch-size must be at least 1")
+    out, run, checkpoint, poses, strategy = (
+        cfg.out,
+        cfg.run,
+        cfg.checkpoint,
+        cfg.poses,
+        cfg.strategy,
+    )
+    shard_size, batch_size, seed, root = cfg.shard_size, cfg.batch_size, cfg.seed, cfg.root
+    workers, command, device = cfg.workers, cfg.command, cfg.device
+    num_shards, shard_index = cfg.num_shards, cfg.shard_index
     n_proc, me = _rank_defaults(num_shards, shard_index)
     dev = launch().device(resolve_device(device))  # one GPU per torchrun rank
     gen = load_generator(run, checkpoint, dev, root)
-    recipe, cfg, checkpoint = gen.recipe, gen.config, gen.checkpoint
+    recipe, cfg, checkpoint = gen.recipe, gen.config, gen.checkpoint  # cfg: the training's
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     ds.check_before_run()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
+from reidaug.config import Strategy
 from reidaug.data import keypoints as K
 from reidaug.errors import UserError
 from reidaug.names import STRATEGIES
-
-Strategy = Literal["random", "kmeans", "farthest"]
 
 
 def normalise(kps: np.ndarray) -> np.ndarray:

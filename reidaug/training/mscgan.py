@@ -54,7 +54,7 @@ class MsCGANRecipe(PG2Recipe):
             width=self.cfg.width,
             d_width=int(self.opt("d_width")),
             num_scales=self.cfg.num_scales,
-            **self.generator_options(),
+            shape=self.cfg.shape,
         )
 
     @property

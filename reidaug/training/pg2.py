@@ -38,7 +38,7 @@ class PG2Recipe(Recipe):
             width=self.cfg.width,
             d_width=int(self.opt("d_width")),
             variant=self.cfg.variant,
-            **self.generator_options(),
+            shape=self.cfg.shape,
         )
 
     @classmethod

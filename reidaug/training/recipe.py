@@ -91,10 +91,6 @@ class Recipe:
         v = getattr(self.cfg, key)
         return self.defaults[key] if v is None else v
 
-    def generator_options(self) -> dict[str, str]:
-        """The options that shape the generators and not D, as the model builders take them."""
-        return {k: getattr(self.cfg, k) for k in ("skip", "act", "init", "norm", "upsample")}
-
     def with_aux_losses(
         self, loss: torch.Tensor, fake: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
