@@ -276,6 +276,9 @@ class TrainConfig:
     id_checkpoint_sha256: str | None = None
     #: MsCGAN weight of the third discriminator scale (``num_scales 3``)
     lambda_d3: float | None = None
+    #: digest of the training split's image names, so a resume from a moved ``root`` can tell
+    #: the same dataset from another one
+    train_digest: str | None = None
     #: options changed by resumes: ``{"step", "option", "from", "to"}`` each
     changes: list = field(default_factory=list)
 

@@ -672,7 +672,7 @@ def test_the_cli_takes_and_records_lambda_ssim(runner, synth_root, tmp_path):
     assert r.exit_code == 0, r.output
     run = next((tmp_path / "r").iterdir())
     assert TrainConfig.load(run / "training_options.json").lambda_ssim == 0.5
-    r = runner.invoke(cli, ["train", "--resume", str(run), "--iters", "2", "--lambda-ssim", "1"])
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--iters2", "2", "--lambda-ssim", "1"])
     assert r.exit_code == 0, r.output
     cfg = TrainConfig.load(run / "training_options.json")
     assert cfg.lambda_ssim == 1.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import get_args
 
@@ -301,9 +300,7 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
         for flag, reason in why.items():
             if flag in given:
                 raise click.UsageError(f"--{flag} cannot be used with --resume ({reason})")
-        saved = resume / "training_options.json"
-        cfg = TrainConfig.load(saved) if saved.is_file() else TrainConfig()
-        cfg = dataclasses.replace(cfg, **opts)
+        cfg = None
     else:
         cfg = TrainConfig.from_preset(
             kw["preset"], **{"seed": app.seed, "device": app.device, **opts}
@@ -311,7 +308,8 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
     with app.progress(
         "training", fields="stage {stage} | loss {loss:.4f} | {it_s:.2f} it/s"
     ) as update:
-        run = train(cfg, resume=resume, progress=update, log=app.debug)
+        changes = opts if resume is not None else None
+        run = train(cfg, resume=resume, progress=update, log=app.debug, changes=changes)
     click.echo(f"run directory: {run}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import shutil
 import time
@@ -28,7 +29,7 @@ from reidaug.weights import file_sha256
 ProgressFn = Callable[..., None]
 
 #: Fields that say where or how a run is kept, not what it computes: not compared on resume.
-_NOT_COMPARED = ("out", "changes")
+_NOT_COMPARED = ("out", "changes", "train_digest")
 
 
 class StepSampler(Sampler[list[int]]):
@@ -125,10 +126,30 @@ def _identity(
     return cfg, load_identity(path, ds.name, ds.num_train_ids, device)
 
 
-def _resume_config(run: Path, new: TrainConfig) -> tuple[TrainConfig, dict[str, tuple]]:
-    """The saved options of ``run`` with the changes ``new`` asks for, and those changes as
-    ``{option: (old, new)}``. An option outside :data:`CHANGEABLE` that differs is an error."""
+def resume_options(
+    run: str | Path, cfg: TrainConfig | None = None, changes: dict | None = None
+) -> tuple[TrainConfig, dict[str, tuple]]:
+    """The saved options of ``run`` with the wanted changes, and those changes as
+    ``{option: (old, new)}``: the one place where a resume's options are merged.
+
+    Args:
+        cfg: the whole wanted config (every field that differs from the saved one is a change).
+        changes: or only the options to change, by name (what the CLI's given flags are).
+
+    An option outside :data:`~reidaug.config.CHANGEABLE` that differs is a ``UserError``.
+    """
+    run = Path(run)
+    if not (run / "training_options.json").is_file():
+        raise UserError(f"not a run directory (no training_options.json): {run}")
     saved = TrainConfig.load(run / "training_options.json")
+    if cfg is not None and changes:
+        raise TypeError("give the wanted config or the changes, not both")
+    if cfg is None:
+        unknown = sorted(set(changes or {}) - {f.name for f in dataclasses.fields(TrainConfig)})
+        if unknown:
+            raise UserError(f"unknown training options: {', '.join(unknown)}")
+        cfg = dataclasses.replace(saved, **(changes or {}))
+    new = cfg
     if new.root is not None:
         new = dataclasses.replace(new, root=str(Path(new.root).expanduser().resolve()))
     changed = {
@@ -202,11 +223,12 @@ def _sample_batch(ds, cfg: TrainConfig, n: int = 8) -> dict[str, torch.Tensor] |
 
 
 def train(
-    cfg: TrainConfig,
+    cfg: TrainConfig | None = None,
     resume: str | Path | None = None,
     progress: ProgressFn | None = None,
     log: Callable[[str], None] | None = None,
     identity: torch.nn.Module | None = None,
+    changes: dict | None = None,
 ) -> Path:
     """Train a model and return its run directory.
 
@@ -216,6 +238,7 @@ def train(
             (each change is recorded with its step in ``training_options.json``), any other
             difference is a ``UserError``; ``out`` is not compared.
         resume: a run directory to continue from its latest checkpoint.
+        changes: with ``resume`` and no ``cfg``, only the options to change, by name.
         progress: called as ``progress(done, total, stage=, loss=, it_s=)`` after each step;
             with a time budget, ``total`` is the steps expected when it ends at the current
             speed, if fewer than the iterations asked for.
@@ -237,18 +260,20 @@ def train(
         ['checkpoints', 'curves.png', 'samples', 'stats.jsonl', 'training_options.json']
     """
     log = log or (lambda msg: None)
-    device = dist.init_from_env(resolve_device(cfg.device))
     changed: dict[str, tuple] = {}
     if resume is not None:
         run = Path(resume)
-        if not (run / "training_options.json").is_file():
-            raise UserError(f"not a run directory (no training_options.json): {run}")
-        cfg, changed = _resume_config(run, cfg)
+        cfg, changed = resume_options(run, cfg, changes)
+    elif cfg is None:
+        raise TypeError("train() needs a TrainConfig, or resume=RUN_DIR")
+    device = dist.init_from_env(resolve_device(cfg.device))
     check_weights(cfg)
     seed_everything(cfg.seed)
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     ds.check_before_run()
+    if resume is not None:
+        _check_same_dataset(run, cfg, ds)
     pairs = train_pairs(ds.train, ds.annotations("train"))
     data = PairDataset(ds, pairs, "train", heatmap=cfg.heatmap, flip=cfg.flip)
     _check_memory(data, cfg)
@@ -257,52 +282,108 @@ def train(
     recipe = build_recipe(cfg, device, identity)
     stages = recipe.stages()
     selected = _select(stages, cfg.stage)
-    offsets = np.cumsum([0] + [s.iters for s in stages]).tolist()
-
-    pos = (0, 0)  # (stage index, steps done in it)
     if resume is not None:
-        last, state = None, None
-        for path in sorted((run / "checkpoints").glob("step-*.pt"), reverse=True):
-            try:  # a truncated newest checkpoint (a kill mid-copy, a full disk) gives way
-                state, last = ckpt_io.load(path, map_location=device), path
-                break
-            except UserError as e:
-                log(f"skipping {path.name}: {e}")
-        if state is None:
-            raise UserError(f"run {run} has no readable checkpoint to resume from")
-        recipe.load_state_dict(state)
-        dropped, torn = rundir.keep_stats_until(run, state["global_step"])
-        if torn:
-            log(f"{run / 'stats.jsonl'}: skipped {torn} torn line(s) left by an interrupted write")
-        if dropped:  # they are logged again when those steps are redone
-            log(f"dropped {dropped} stats row(s) logged after {last.name}")
-        if changed and dist.is_main():
-            cfg = _record_changes(run, cfg, changed, state["global_step"], log)
-        ckpt_io.set_rng_state(state["rng"])
-        pos = (state["stage_index"], state["stage_step"])
-        unfinished = pos[1] < stages[pos[0]].iters
-        if selected[0] > pos[0] and unfinished:
-            raise UserError(
-                f"--stage {cfg.stage}: stage {stages[pos[0]].name} of {run} is not finished "
-                f"(step {pos[1]} of {stages[pos[0]].iters}); resume it with --stage "
-                f"{stages[pos[0]].name} first"
-            )
-        log(f"resuming {run} from {last.name} (stage {stages[pos[0]].name}, step {pos[1]})")
+        cfg, pos = _restore(run, cfg, changed, recipe, selected, device, log)
     else:
-        if selected[0] > 0:
-            raise UserError(
-                f"--stage {cfg.stage} needs a trained stage 1: pass --resume RUN_DIR of such a run"
-            )
-        # stored resolved, so the run resumes and synthesizes from any working directory
-        cfg = dataclasses.replace(
-            cfg,
-            root=str(Path(ds.root).resolve()),
-            annotations=(
-                str(Path(cfg.annotations).expanduser().resolve()) if cfg.annotations else None
-            ),
+        cfg, run = _create(cfg, ds, selected, log)
+        pos = (0, 0)  # (stage index, steps done in it)
+    return _run_stages(cfg, run, recipe, selected, data, ds, pos, device, resume, progress, log)
+
+
+def train_digest(ds) -> str:
+    """What identifies a dataset's training split: a digest of its image names."""
+    names = "\n".join(sorted(it.name for it in ds.train))
+    return hashlib.sha256(names.encode()).hexdigest()[:16]
+
+
+def _check_same_dataset(run: Path, cfg: TrainConfig, ds) -> None:
+    """Refuse a dataset (a moved ``--root``, say) whose training split is not the run's."""
+    if cfg.train_digest is not None and train_digest(ds) != cfg.train_digest:
+        raise UserError(
+            f"{ds.root} holds another training set than {run} was trained on "
+            f"({len(ds.train)} images of {ds.num_train_ids} ids now); pass the run's dataset"
         )
-        run = rundir.create(cfg.out, cfg) if dist.is_main() else Path(cfg.out)
-        log(f"run directory: {run}")
+
+
+def _restore(run, cfg, changed, recipe, selected, device, log) -> tuple[TrainConfig, tuple]:
+    """Load the newest readable checkpoint of ``run`` into ``recipe``; record the option
+    changes; return the config and the ``(stage index, steps done)`` to go on from."""
+    stages = recipe.stages()
+    last, state = None, None
+    for path in sorted((run / "checkpoints").glob("step-*.pt"), reverse=True):
+        try:  # a truncated newest checkpoint (a kill mid-copy, a full disk) gives way
+            state, last = ckpt_io.load(path, map_location=device), path
+            break
+        except UserError as e:
+            log(f"skipping {path.name}: {e}")
+    if state is None:
+        raise UserError(f"run {run} has no readable checkpoint to resume from")
+    pos = (state["stage_index"], state["stage_step"])
+    _check_stage_lengths(run, stages, changed, pos)
+    recipe.load_state_dict(state)
+    dropped, torn = rundir.keep_stats_until(run, state["global_step"])
+    if torn:
+        log(f"{run / 'stats.jsonl'}: skipped {torn} torn line(s) left by an interrupted write")
+    if dropped:  # they are logged again when those steps are redone
+        log(f"dropped {dropped} stats row(s) logged after {last.name}")
+    if changed and dist.is_main():
+        cfg = _record_changes(run, cfg, changed, state["global_step"], log)
+    ckpt_io.set_rng_state(state["rng"])
+    unfinished = pos[1] < stages[pos[0]].iters
+    if selected[0] > pos[0] and unfinished:
+        raise UserError(
+            f"--stage {cfg.stage}: stage {stages[pos[0]].name} of {run} is not finished "
+            f"(step {pos[1]} of {stages[pos[0]].iters}); resume it with --stage "
+            f"{stages[pos[0]].name} first"
+        )
+    log(f"resuming {run} from {last.name} (stage {stages[pos[0]].name}, step {pos[1]})")
+    return cfg, pos
+
+
+def _check_stage_lengths(run: Path, stages: list[Stage], changed: dict, pos: tuple) -> None:
+    """A stage's length may change until the next stage starts, not after: the global step
+    numbers of every later stage (and so its checkpoints) hang on it. A stage whose next one
+    has not started may grow (training goes on from where it stopped), never below its steps."""
+    for i, st in enumerate(stages):
+        key = f"iters{i + 1}"
+        if key not in changed:
+            continue
+        flag = f"--{key}"
+        if i < pos[0]:
+            raise UserError(
+                f"{flag} cannot change: stage {st.name} of {run} is finished and stage "
+                f"{stages[pos[0]].name} has started from it ({changed[key][0]} iterations); "
+                "start a new run for another length"
+            )
+        if i == pos[0] and st.iters < pos[1]:
+            raise UserError(
+                f"{flag} {st.iters} is below the {pos[1]} steps stage {st.name} of {run} has done"
+            )
+
+
+def _create(cfg: TrainConfig, ds, selected: list[int], log) -> tuple[TrainConfig, Path]:
+    """A new numbered run directory with the options (paths resolved, the data's digest)."""
+    if selected[0] > 0:
+        raise UserError(
+            f"--stage {cfg.stage} needs a trained stage 1: pass --resume RUN_DIR of such a run"
+        )
+    # stored resolved, so the run resumes and synthesizes from any working directory
+    annotations = str(Path(cfg.annotations).expanduser().resolve()) if cfg.annotations else None
+    cfg = dataclasses.replace(
+        cfg,
+        root=str(Path(ds.root).resolve()),
+        annotations=annotations,
+        train_digest=train_digest(ds),
+    )
+    run = rundir.create(cfg.out, cfg) if dist.is_main() else Path(cfg.out)
+    log(f"run directory: {run}")
+    return cfg, run
+
+
+def _run_stages(cfg, run, recipe, selected, data, ds, pos, device, resume, progress, log) -> Path:
+    """Train the selected stages from ``pos``: the step loop, stats, samples, checkpoints."""
+    stages = recipe.stages()
+    offsets = np.cumsum([0] + [s.iters for s in stages]).tolist()
     engine = _Engine(cfg, recipe, run, offsets, device, log)
     total = sum(stages[i].iters for i in selected)
     done_before = sum(
