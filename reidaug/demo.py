@@ -84,7 +84,7 @@ def demo(
     data = out / "data"
     t = time.time()
     info = data / "info.json"
-    if info.is_file() and json.loads(info.read_text()).get("ids") == cfg.ids:
+    if info.is_file() and _read_info(info).get("ids") == cfg.ids:
         log(f"[1/{len(STEPS)}] dataset: reusing {data}")
     else:
         report = step(1, f"making the embedded dataset ({cfg.ids} ids) in {data}")
@@ -259,3 +259,16 @@ def _write(out: Path, summary: dict) -> None:
         + ".",
     ]
     write_text(out / "summary.md", "\n".join(lines) + "\n")
+
+
+def _read_info(path: Path) -> dict:
+    """The embedded dataset's ``info.json``; a damaged one names itself."""
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(
+            f"cannot read {path} ({type(e).__name__}): remove {path.parent} to make it again"
+        ) from None
+    if not isinstance(info, dict):
+        raise UserError(f"{path} is not the embedded dataset's info: remove {path.parent}")
+    return info

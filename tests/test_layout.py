@@ -25,7 +25,7 @@ ORDER = [
     "cli",
     "__main__",
 ]
-SHARED = {"config", "errors", "device", "weights", "atomic", "names", ""}
+SHARED = {"config", "errors", "device", "weights", "atomic", "names", "lock", ""}
 
 
 def _stage(module: str) -> str:

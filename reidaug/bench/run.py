@@ -29,7 +29,7 @@ from reidaug.errors import UserError
 from reidaug.reidnet import adapter
 from reidaug.reidnet import model as reid_model
 from reidaug.reidnet.train import first_difference, train_reid
-from reidaug.synthesis.shards import ShardDataset, read_manifest
+from reidaug.synthesis.shards import ShardDataset, check_fits, read_manifest
 
 
 class Mixed(Dataset):
@@ -50,27 +50,6 @@ class Mixed(Dataset):
         j = i - len(self.real)
         img = self.shards.image(*self.shards.locate(j))
         return self.tf(Image.fromarray(img)), int(self.shards.column("label")[j]), 1
-
-
-def check_shards(shards: ShardDataset, ds: Market1501) -> None:
-    """Refuse shards of another dataset: their attributes and their pid -> label map must fit."""
-    if len(shards) == 0:
-        raise UserError("the shard folder holds no images")
-    names = {a.get("dataset") for a in shards.attrs}
-    if names != {ds.name}:
-        raise UserError(
-            f"shards were made from {', '.join(sorted(map(str, names)))}, not {ds.name}"
-        )
-    train_map = {it.raw_pid: it.pid for it in ds.train}
-    pid, label = shards.column("pid"), shards.column("label")
-    bad = [
-        (p, q) for p, q in zip(pid.tolist(), label.tolist(), strict=True) if train_map.get(p) != q
-    ]
-    if bad:
-        raise UserError(
-            f"shard pid {bad[0][0]} (label {bad[0][1]}) is not a training id of {ds.name} "
-            f"at {ds.root}"
-        )
 
 
 def shards_identity(folder: str | os.PathLike, shards: ShardDataset) -> dict:
@@ -176,7 +155,7 @@ def bench(
         if cfg.shards is None:
             raise UserError("--shards DIR is required: the augmented arm needs synthetic images")
         shards = ShardDataset(cfg.shards)
-        check_shards(shards, ds)
+        check_fits(shards, ds)
         shards_id = shards_identity(cfg.shards, shards)
     elif cfg.shards is not None:
         raise UserError(

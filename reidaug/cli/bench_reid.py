@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.table import Table
 
 from reidaug.cli.app import App, comma_choices, pass_app, workers_option
@@ -142,6 +143,7 @@ def bench_reid_cmd(
     from reidaug.bench import BenchConfig, bench
     from reidaug.bench.report import summary_rows
 
+    _refuse_ignored_flags(click.get_current_context(), kw, extra_steps)
     cfg = BenchConfig.from_recipe(
         recipe,
         dataset=dataset,
@@ -167,3 +169,18 @@ def bench_reid_cmd(
         t.add_row(name, *cells)
     app.console.print(t)
     click.echo(f"reports: {out / 'report.json'}, {out / 'report.md'}, {out / 'cmc.png'}")
+
+
+def _refuse_ignored_flags(ctx: click.Context, kw: dict, extra_steps: bool) -> None:
+    """Flags that would change nothing are refused, not silently dropped."""
+    given = {k for k in ctx.params if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
+    if "augmented" not in (kw.get("arms") or ARMS):
+        arm_only = [k for k in ("synthetic_ratio", "label", "extra_steps") if k in given]
+        if arm_only:
+            flag = "--" + arm_only[0].replace("_", "-")
+            raise click.UsageError(f"{flag} shapes the augmented arm, which --arms leaves out")
+    if "stepsize" in given and kw.get("scheduler") in (None, "cosine"):
+        raise click.UsageError(
+            "--stepsize sets the step schedulers' decays; the cosine schedule has none "
+            "(add --scheduler single_step or multi_step)"
+        )

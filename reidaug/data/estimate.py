@@ -34,6 +34,7 @@ from reidaug.data.keypoints import (
     read_annotations,
     write_annotations,
 )
+from reidaug.data.pairs import image_error
 from reidaug.errors import UserError
 from reidaug.names import KEYPOINTRCNN_WEIGHTS, PoseBackendName
 from reidaug.weights import find, load_state
@@ -255,8 +256,8 @@ def read_crop(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             return np.array(im.convert("RGB"))
-    except OSError:
-        raise UserError(f"cannot decode image {path} (corrupt or not an image)") from None
+    except (OSError, SyntaxError) as e:
+        raise image_error(path, e) from None
 
 
 def estimate_poses(

@@ -148,8 +148,19 @@ def parse_row(line: str, where: str = "") -> tuple[str, np.ndarray]:
     return m["name"], kps
 
 
+def check_name(name: str) -> None:
+    """Refuse an image name that the annotation format cannot hold (its separator ``: [`` or a
+    line break would split the row)."""
+    if ": [" in name or "\n" in name or "\r" in name:
+        raise UserError(
+            f"image name {name!r} cannot be written to an annotation CSV (it holds ': [' or a "
+            "line break); rename the file"
+        )
+
+
 def format_row(name: str, kps: np.ndarray) -> str:
     """Format one row exactly as the shipped annotation files do."""
+    check_name(name)
     ys = ", ".join(str(int(v)) for v in kps[:, 0])
     xs = ", ".join(str(int(v)) for v in kps[:, 1])
     return f"{name}: [{ys}]: [{xs}]"
@@ -182,6 +193,8 @@ def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
             if not line:
                 continue
             name, kps = parse_row(line, f"{path}:{lineno}")
+            if name in out:
+                raise UserError(f"annotation row at {path}:{lineno}: {name} is annotated twice")
             out[name] = kps
     return out
 

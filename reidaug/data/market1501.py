@@ -23,7 +23,7 @@ from reidaug.atomic import atomic_path
 from reidaug.data import keypoints as K
 from reidaug.errors import UserError
 
-_NAME = re.compile(r"([-\d]+)_c(\d)")
+_NAME = re.compile(r"^(-1|\d+)_c(\d)")
 JUNK_PID = -1
 DISTRACTOR_PID = 0
 
@@ -54,7 +54,12 @@ def parse_name(name: str) -> tuple[int, int]:
     """Return ``(pid, camid 1-based)`` from a Market-style file name, ``*.jpg.jpg`` included."""
     m = _NAME.search(name)
     if m is None:
-        raise UserError(f"cannot parse person id and camera from image name: {name}")
+        raise UserError(
+            f"cannot parse person id and camera from image name: {name} (expected Market's "
+            "PPPP_cC..., e.g. 0002_c1s1_000451_03.jpg)"
+        )
+    if int(m.group(2)) == 0:
+        raise UserError(f"camera 0 in image name {name}: Market's cameras are numbered from 1")
     return int(m.group(1)), int(m.group(2))
 
 

@@ -72,6 +72,8 @@ COCO18_FROM_MEDIAPIPE: tuple[int | None, ...] = tuple(
 
 # Defaults chosen from ``benchmarks/pose_agreement.py`` on 2,000 Market training images;
 # DEFAULT_FRAMINGS: ``(margin, min_detection_confidence)`` tried in order until a person is found.
+#: Longest side, in pixels, of a crop after upscaling (before the margin is added).
+MAX_SIDE = 1024
 PIP_HINT = "pip install 'reidaug[pose]' (mediapipe 0.10.21, CPython 3.10 to 3.12)"
 
 
@@ -200,8 +202,11 @@ class MediaPipePose:
     def landmarks(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """``((33, 2) (x, y) in crop pixels, (33,) visibility)`` from the first framing that
         finds a person, or None when none does."""
+        # a large crop is scaled to at most MAX_SIDE pixels: MediaPipe aborts the process on
+        # canvases of tens of megapixels
+        scale = min(self.scale, MAX_SIDE / max(image.shape[:2]))
         for margin, conf in self.framings:
-            canvas, top, left = frame(image, self.scale, margin)
+            canvas, top, left = frame(image, scale, margin)
             with _quiet_native_stderr():
                 result = self._pose[conf].process(canvas)
             if result.pose_landmarks is not None:
@@ -212,7 +217,7 @@ class MediaPipePose:
         lm = result.pose_landmarks.landmark
         xy = np.array([(p.x, p.y) for p in lm], float) * side  # canvas pixels (edges at 0, side)
         xy -= (left, top)
-        xy = xy / self.scale - 0.5  # crop pixel centres
+        xy = xy / scale - 0.5  # crop pixel centres
         return xy, np.array([p.visibility for p in lm], float)
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray | None]:

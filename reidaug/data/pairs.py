@@ -102,8 +102,16 @@ def load_image(path: Path, height: int = 128, width: int = 64, exact: bool = Fal
             return np.array(im, dtype=np.uint8)
     except FileNotFoundError:
         raise UserError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        raise UserError(f"cannot decode image {path} (corrupt or not an image)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise image_error(path, e) from None
+
+
+def image_error(path: Path, e: BaseException) -> UserError:
+    """What went wrong reading an image: the system's reason (permission denied, a symlink
+    loop ...) when there is one, else an undecodable file."""
+    if isinstance(e, OSError) and not isinstance(e, UnidentifiedImageError) and e.strerror:
+        return UserError(f"cannot read image {path} ({e.strerror.lower()})")
+    return UserError(f"cannot decode image {path} (corrupt or not an image)")
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:

@@ -121,11 +121,21 @@ def evaluate(
         raise UserError("--raw-weights chooses a run's weights: give --run or --checkpoint")
     if cfg.shards is not None and "idp" not in cfg.metrics:
         raise UserError("--shards is scored by the idp metric: add idp to --metrics")
+    if cfg.inception_weights is not None and not {"is", "mis", "fid"} & set(cfg.metrics):
+        raise UserError("--inception-weights serve is, mis and fid: add one to --metrics")
+    if cfg.reid_checkpoint is not None and cfg.reid_recipe:
+        given = ", ".join(f"--reid-{k}" for k in cfg.reid_recipe)
+        raise UserError(f"{given} shape the cached idp judge; --reid-checkpoint gives one")
     log = log or (lambda msg: None)
     dev = resolve_device(cfg.device)
     gen, dataset, root = None, cfg.dataset, cfg.root
     if cfg.has_model:
         gen = load_generator(cfg.run, cfg.checkpoint, dev, raw=cfg.raw_weights)
+        if cfg.raw_weights and not gen.config.ema:
+            raise UserError(
+                "--raw-weights chooses the last weights over their moving average, and this run "
+                "was trained without --ema: drop --raw-weights"
+            )
         if gen.averaged:
             log(
                 f"moving-average weights of {', '.join(gen.averaged)} (--raw-weights: the last "

@@ -40,7 +40,7 @@ from reidaug.reidnet import model as reid_model
 from reidaug.reidnet.cache import cached_model
 from reidaug.reidnet.ranking import rank
 from reidaug.reidnet.recipe import ReidRecipe
-from reidaug.synthesis.shards import ShardDataset
+from reidaug.synthesis.shards import ShardDataset, check_fits
 from reidaug.weights import file_sha256
 
 JUDGE = "judge (real queries)"
@@ -230,6 +230,7 @@ class IdpMetric:
         if ctx.cfg.shards is not None:
             ctx.log(f"idp: classifying the training-id images of {ctx.cfg.shards}")
             shards = ShardDataset(ctx.cfg.shards)
+            check_fits(shards, ctx.ds)
             for src, r in train_id_accuracy(
                 self.model, self.meta, ctx.ds, shards, ctx.device, ctx.cfg.limit
             ).items():

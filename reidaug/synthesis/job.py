@@ -29,6 +29,7 @@ from reidaug.data.pairs import load_image, to_tensor, to_uint8
 from reidaug.data.pose import render_heatmaps
 from reidaug.device import launch, resolve_device
 from reidaug.errors import UserError
+from reidaug.lock import folder_lock
 from reidaug.synthesis.poses import PoseBank, PoseSampler
 from reidaug.synthesis.shards import (
     file_sha256,
@@ -99,7 +100,7 @@ def _rank_defaults(num_shards: int | None, shard_index: int | None) -> tuple[int
 
 
 def synthesize(
-    cfg: SynthesisConfig | str | os.PathLike,
+    params: SynthesisConfig | str | os.PathLike,
     /,
     *,
     progress: Callable[..., None] | None = None,
@@ -109,8 +110,8 @@ def synthesize(
     """Generate ``poses`` images of every training image into ``out/shard-NNNNN.h5``.
 
     Args:
-        cfg: a :class:`~reidaug.config.SynthesisConfig`, or the shard folder ``out`` with the
-            config's other fields as keywords.
+        params: a :class:`~reidaug.config.SynthesisConfig`, or the shard folder ``out`` with
+            the config's other fields as keywords.
         progress: called as ``progress(done, total, images_s=)`` over this process's images.
         log: called with one line per step worth telling.
 
@@ -120,52 +121,83 @@ def synthesize(
     Example:
         >>> synthesize("shards/", run="runs/00000-pg2-market1501", poses=10)  # doctest: +SKIP
     """
-    if isinstance(cfg, SynthesisConfig):
+    if isinstance(params, SynthesisConfig):
         if fields:
             raise TypeError("give a SynthesisConfig or its fields as keywords, not both")
     else:
-        cfg = SynthesisConfig(out=str(cfg), **fields)
+        params = SynthesisConfig(out=str(params), **fields)
     log = log or (lambda msg: None)
-    out, run, checkpoint, poses, strategy = (
-        cfg.out,
-        cfg.run,
-        cfg.checkpoint,
-        cfg.poses,
-        cfg.strategy,
-    )
-    shard_size, batch_size, seed, root = cfg.shard_size, cfg.batch_size, cfg.seed, cfg.root
-    workers, command, device = cfg.workers, cfg.command, cfg.device
-    num_shards, shard_index = cfg.num_shards, cfg.shard_index
-    n_proc, me = _rank_defaults(num_shards, shard_index)
-    dev = launch().device(resolve_device(device))  # one GPU per torchrun rank
-    gen = load_generator(run, checkpoint, dev, root)
-    recipe, cfg, checkpoint = gen.recipe, gen.config, gen.checkpoint  # cfg: the training's
+    n_proc, me = _rank_defaults(params.num_shards, params.shard_index)
+    dev = launch().device(resolve_device(params.device))  # one GPU per torchrun rank
+    gen = load_generator(params.run, params.checkpoint, dev, params.root)
+    cfg = gen.config  # the training's options
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     ds.check_before_run()
     sources = ds.train
     bank = PoseBank.from_annotations([it.name for it in sources], ds.annotations("train"))
-    sampler = PoseSampler(bank, poses, strategy, seed)  # type: ignore[arg-type]
+    sampler = PoseSampler(bank, params.poses, params.strategy, params.seed)
     targets = np.array([sampler.sample(it.name, s) for s, it in enumerate(sources)], dtype=np.int64)
 
-    total = len(sources) * poses
-    total_shards = math.ceil(total / shard_size)
+    total = len(sources) * params.poses
+    total_shards = math.ceil(total / params.shard_size)
     mine = [j for j in range(total_shards) if j % n_proc == me]
     job = {
         "reidaug_version": __version__,
         "model": cfg.model,
         "checkpoint_sha256": gen.sha256,
         "dataset": cfg.dataset,
-        "poses": poses,
-        "strategy": strategy,
-        "seed": seed,
-        "shard_size": shard_size,
+        "poses": params.poses,
+        "strategy": params.strategy,
+        "seed": params.seed,
+        "shard_size": params.shard_size,
         "sources": len(sources),
         "images": total,
     }
-    out = Path(out)
+    out = Path(params.out)
+    with folder_lock(out, f"synthesize-{me}-of-{n_proc}"):
+        return _write_job(
+            out,
+            job,
+            gen,
+            cfg,
+            ds,
+            sources,
+            bank,
+            targets,
+            total,
+            total_shards,
+            mine,
+            dev,
+            params,
+            progress,
+            log,
+        )
+
+
+def _write_job(
+    out,
+    job,
+    gen,
+    cfg,
+    ds,
+    sources,
+    bank,
+    targets,
+    total,
+    total_shards,
+    mine,
+    dev,
+    params,
+    progress,
+    log,
+) -> dict:
+    """The locked part of a job: check the folder's shards, generate and write the missing ones."""
+    shard_size, batch_size, workers = params.shard_size, params.batch_size, params.workers
+    command, seed, poses, recipe = params.command, params.seed, params.poses, gen.recipe
     out.mkdir(parents=True, exist_ok=True)
     old = read_manifest(out)
+    listed = {s["file"] for s in old.get("shards", [])}
     if old:
         diff = [k for k in JOB_KEYS if old.get(k) != job[k]]
         if diff:
@@ -175,6 +207,9 @@ def synthesize(
             )
     for p in sorted(out.glob("shard-*.h5")):  # each shard carries its job: never touch another's
         theirs = _shard_job(p)
+        if theirs is None and p.name in listed:
+            log(f"{p.name} is unreadable (truncated?); it is written again")
+            continue  # one of this job's own shards, damaged after it was written
         if theirs is None:
             raise UserError(
                 f"{p} is not a readable reidaug shard; move it away or pick another --out"

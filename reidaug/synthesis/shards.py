@@ -20,6 +20,7 @@ import bisect
 import io
 import json
 import os
+import re
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from torch.utils.data import Dataset
 
 from reidaug.atomic import atomic_path, write_json
 from reidaug.errors import UserError
+from reidaug.lock import folder_lock
 from reidaug.weights import file_sha256
 
 SHARD_PATTERN = "shard-{:05d}.h5"
@@ -151,6 +153,22 @@ def verify(folder: str | os.PathLike, files: list[Path]) -> None:
             )
 
 
+SHARD_NAME = re.compile(r"shard-\d{5,}\.h5")
+
+
+def check_contained(f: h5py.File, p: Path) -> None:
+    """Refuse a shard whose data lives outside its own file: external links, external storage
+    or virtual datasets would make a reader read another file's bytes (a shard is untrusted
+    input)."""
+    for name in f:
+        link = f.get(name, getlink=True)
+        obj = f[name] if isinstance(link, h5py.HardLink) else None
+        if obj is None or (
+            isinstance(obj, h5py.Dataset) and (obj.external is not None or obj.is_virtual)
+        ):
+            raise UserError(f"shard {p} uses external storage; refusing to read it")
+
+
 def _open(p: Path) -> h5py.File:
     try:
         return h5py.File(p, "r")
@@ -164,6 +182,12 @@ def list_shards(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         raise UserError(f"shard folder not found: {folder}")
     man = read_manifest(folder)
+    for s in man.get("shards", []):
+        name = s.get("file") if isinstance(s, dict) else None
+        if not isinstance(name, str) or not SHARD_NAME.fullmatch(name):
+            raise UserError(
+                f"{folder / MANIFEST} lists {name!r}, which is not a shard file of that folder"
+            )
     files = [folder / s["file"] for s in man.get("shards", [])] or sorted(folder.glob("shard-*.h5"))
     files = [f for f in files if f.is_file()]
     if not files:
@@ -193,6 +217,7 @@ class ShardDataset(Dataset):
         counts, self.attrs, meta = [], [], []
         for p in self.files:
             with _open(p) as f:
+                check_contained(f, p)
                 counts.append(int(f.attrs["num_images"]))
                 self.attrs.append(dict(f.attrs))
                 meta.append(
@@ -285,7 +310,9 @@ def export(
     if final.exists() and any(final.iterdir()):
         raise UserError(f"output folder exists and is not empty: {final}")
     final.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(final) as out:
+    with folder_lock(final.parent, "export"), atomic_path(final) as out:
+        if final.exists() and any(final.iterdir()):  # filled while this job waited to start
+            raise UserError(f"output folder exists and is not empty: {final}")
         out.mkdir()
         done = _export(ds, out, progress)
     return done
@@ -307,3 +334,25 @@ def _export(ds: ShardDataset, out: Path, progress: Callable[[int, int], None] | 
                 if progress:
                     progress(done, len(ds))
     return done
+
+
+def check_fits(shards: ShardDataset, ds) -> None:
+    """Refuse shards of another dataset: their attributes and their pid -> label map must fit
+    ``ds``'s training ids."""
+    if len(shards) == 0:
+        raise UserError("the shard folder holds no images")
+    names = {a.get("dataset") for a in shards.attrs}
+    if names != {ds.name}:
+        raise UserError(
+            f"shards were made from {', '.join(sorted(map(str, names)))}, not {ds.name}"
+        )
+    train_map = {it.raw_pid: it.pid for it in ds.train}
+    pid, label = shards.column("pid"), shards.column("label")
+    bad = [
+        (p, q) for p, q in zip(pid.tolist(), label.tolist(), strict=True) if train_map.get(p) != q
+    ]
+    if bad:
+        raise UserError(
+            f"shard pid {bad[0][0]} (label {bad[0][1]}) is not a training id of {ds.name} "
+            f"at {ds.root}"
+        )

@@ -78,11 +78,28 @@ def finite(nets: dict) -> bool:
     )
 
 
-def newest_finite(run_dir: str | os.PathLike) -> Path | None:
-    """The newest checkpoint of a run whose weights load and are all finite."""
+#: Largest weight magnitude of a checkpoint worth resuming: trained generators and
+#: discriminators keep their weights far below it; a diverged run passes it long before the
+#: weights overflow (finite weights of 1e9 still pass ``finite``).
+SANE_WEIGHT = 1e4
+
+
+def sane(nets: dict) -> bool:
+    """Whether the weights of ``{net: state_dict}`` are finite and of a trained network's size
+    (normalisation statistics, which follow the data, are not judged)."""
+    return finite(nets) and all(
+        float(t.abs().max()) <= SANE_WEIGHT
+        for sd in nets.values()
+        for k, t in sd.items()
+        if torch.is_tensor(t) and t.is_floating_point() and t.numel() and "running_" not in k
+    )
+
+
+def newest_sane(run_dir: str | os.PathLike) -> Path | None:
+    """The newest checkpoint of a run whose weights load and are :func:`sane`."""
     for path in sorted(Path(run_dir, "checkpoints").glob("step-*.pt"), reverse=True):
         try:
-            if finite(load(path)["nets"]):
+            if sane(load(path)["nets"]):
                 return path
         except UserError:
             continue

@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader, Sampler
 from reidaug.config import CHANGEABLE, TrainConfig
 from reidaug.data import build_dataset
 from reidaug.data.pairs import PairDataset, train_pairs
-from reidaug.device import resolve_device, seed_everything
+from reidaug.device import launch, resolve_device, seed_everything
 from reidaug.errors import Interrupted, UserError
+from reidaug.lock import folder_lock
 from reidaug.reidnet.identity import identity_checkpoint, load_identity
 from reidaug.training import checkpoint as ckpt_io
 from reidaug.training import distributed as dist
@@ -193,7 +194,8 @@ def _check_memory(data: PairDataset, cfg: TrainConfig) -> None:
     if need > avail:
         raise UserError(
             f"--batch-size {cfg.batch_size} needs at least {need / 2**30:.1f} GiB for its "
-            f"input tensors alone; {avail / 2**30:.1f} GiB are available"
+            f"input tensors alone; {avail / 2**30:.1f} GiB are available (a lower bound: the "
+            "networks' activations come on top)"
         )
 
 
@@ -260,6 +262,13 @@ def train(
         ['checkpoints', 'curves.png', 'samples', 'stats.jsonl', 'training_options.json']
     """
     log = log or (lambda msg: None)
+    if resume is not None and launch().rank == 0:  # one resume of a run at a time
+        with folder_lock(Path(resume), "train"):
+            return _train(cfg, resume, progress, log, identity, changes)
+    return _train(cfg, resume, progress, log, identity, changes)
+
+
+def _train(cfg, resume, progress, log, identity, changes) -> Path:
     changed: dict[str, tuple] = {}
     if resume is not None:
         run = Path(resume)
@@ -508,11 +517,16 @@ class _Engine:
         return losses, clock
 
     def stop(self, what: str) -> None:
-        """Stop on divergence, naming the newest checkpoint whose weights are finite."""
-        where = ckpt_io.newest_finite(self.run) if dist.is_main() else None
+        """Stop on divergence, naming the newest checkpoint that is safe to resume from."""
+        where = ckpt_io.newest_sane(self.run) if dist.is_main() else None
+        if where is None:
+            raise UserError(
+                f"{what}: training stopped; no checkpoint of {self.run} is safe to resume from "
+                "(none was written, or its weights had already diverged): start a new run "
+                "with a lower --lr"
+            )
         raise UserError(
-            f"{what}: training stopped; last good checkpoint: {where or 'none was written yet'} "
-            "(resume it with a lower --lr)"
+            f"{what}: training stopped; last good checkpoint: {where} (resume it with a lower --lr)"
         )
 
     def after_step(
@@ -569,6 +583,8 @@ class _Engine:
         state = self.recipe.state_dict()
         if not ckpt_io.finite(state["nets"]):  # never write (and keep) poisoned weights
             self.stop(f"the weights became non-finite at step {g}")
+        if not ckpt_io.sane(state["nets"]):
+            self.stop(f"the weights grew past {ckpt_io.SANE_WEIGHT:g} at step {g}")
         payload = {
             **state,
             "stage_index": si,
