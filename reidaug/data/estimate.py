@@ -30,6 +30,7 @@ from reidaug.data.keypoints import (
     LIMBS,
     MISSING,
     NUM_KEYPOINTS,
+    check_name,
     present,
     read_annotations,
     write_annotations,
@@ -304,6 +305,8 @@ def estimate(
         {'images': 12936, 'detections': ..., 'all_missing': ..., 'backend': 'mediapipe'}
     """
     files = list_images(images)
+    for f in files:  # before any work: a name the CSV cannot hold would fail at the end
+        check_name(f.name)
     model = build_backend(backend, weights, **options)  # type: ignore[arg-type]
     try:
         kps, summary = estimate_poses(files, model, batch_size, progress)

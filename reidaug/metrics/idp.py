@@ -174,6 +174,10 @@ class IdpMetric:
 
     def __init__(self, ctx: EvalContext) -> None:
         self.ctx = ctx
+        self.shards = None
+        if ctx.cfg.shards is not None:  # before any work: shards of another dataset are refused
+            self.shards = ShardDataset(ctx.cfg.shards)
+            check_fits(self.shards, ctx.ds)
         judge = judge_checkpoint(ctx)
         gen = ctx.generator
         trained_against = gen.config.id_checkpoint_sha256 if gen is not None else None
@@ -229,8 +233,7 @@ class IdpMetric:
             )
         if ctx.cfg.shards is not None:
             ctx.log(f"idp: classifying the training-id images of {ctx.cfg.shards}")
-            shards = ShardDataset(ctx.cfg.shards)
-            check_fits(shards, ctx.ds)
+            shards = self.shards
             for src, r in train_id_accuracy(
                 self.model, self.meta, ctx.ds, shards, ctx.device, ctx.cfg.limit
             ).items():
