@@ -23,12 +23,12 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check reidaug tests benchmarks
-	$(VENV)/bin/ruff format --check reidaug tests benchmarks
+	$(VENV)/bin/ruff check reidaug tests benchmarks experiments
+	$(VENV)/bin/ruff format --check reidaug tests benchmarks experiments
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format reidaug tests benchmarks
-	$(VENV)/bin/ruff check --fix reidaug tests benchmarks
+	$(VENV)/bin/ruff format reidaug tests benchmarks experiments
+	$(VENV)/bin/ruff check --fix reidaug tests benchmarks experiments
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -135,7 +135,7 @@ def test_the_code_is_linted_and_formatted():
     if not ruff.is_file():
         pytest.skip("ruff is not installed beside this Python (pip install -e '.[dev]')")
     root = PKG.parent
-    dirs = ["reidaug", "tests", "benchmarks"]
+    dirs = ["reidaug", "tests", "benchmarks", "experiments"]
     check = subprocess.run([str(ruff), "check", *dirs], cwd=root, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout[-3000:]
     fmt = subprocess.run(

@@ -7,7 +7,7 @@ are package data. It returns 33 landmarks; :func:`mediapipe_to_coco18` maps them
 
 Market crops are 128x64 and the person fills them, while MediaPipe's detector expects a person
 with room around them: :func:`frame` upscales the crop and pastes it, centred, into a square grey
-canvas with a margin. The framing matters most (see ``benchmarks/pose_agreement.py``): a 50 %
+canvas with a margin. The framing matters most (see ``experiments/pose_agreement.py``): a 50 %
 margin agrees best with the shipped annotations, and a crop where nobody is found there is tried
 again with a 100 % margin and a lower detection confidence (:data:`DEFAULT_FRAMINGS`).
 """
@@ -70,7 +70,7 @@ COCO18_FROM_MEDIAPIPE: tuple[int | None, ...] = tuple(
     for n in KEYPOINT_NAMES
 )
 
-# Defaults chosen from ``benchmarks/pose_agreement.py`` on 2,000 Market training images;
+# Defaults chosen from ``experiments/pose_agreement.py`` on 2,000 Market training images;
 # DEFAULT_FRAMINGS: ``(margin, min_detection_confidence)`` tried in order until a person is found.
 #: Longest side, in pixels, of a crop after upscaling (before the margin is added).
 MAX_SIDE = 1024

@@ -8,8 +8,8 @@ points both mark present that lie within 4 and 8 px (128x64 coordinates), their 
 and the missing-point agreement (both present or both -1); then per keypoint for the default
 (MediaPipe) or the best row.
 
-    python benchmarks/pose_agreement.py --backend mediapipe --limit 2000 --json agreement.json
-    python benchmarks/pose_agreement.py --backend keypointrcnn \\
+    python experiments/pose_agreement.py --backend mediapipe --limit 2000 --json agreement.json
+    python experiments/pose_agreement.py --backend keypointrcnn \\
         --weights keypointrcnn_resnet50_fpn_coco-fc266e95.pth --thresholds 0,1,2
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _common import market_root  # noqa: E402
 
 from reidaug.data import Market1501  # noqa: E402

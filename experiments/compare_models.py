@@ -1,7 +1,7 @@
 """PG2 and MsCGAN side by side: the same data, seed, width and iterations, scored the same way.
 
-    python benchmarks/compare_models.py --dataset synthetic --width 16 --iters1 300 --iters2 60
-    python benchmarks/compare_models.py --dataset market1501 --root ../shared/data/market1501 \
+    python experiments/compare_models.py --dataset synthetic --width 16 --iters1 300 --iters2 60
+    python experiments/compare_models.py --dataset market1501 --root ../shared/data/market1501 \
         --width 16 --iters1 6000 --iters2 1000 --limit 2000
 """
 
@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from reidaug.config import TrainConfig  # noqa: E402
 from reidaug.data import make_synthetic  # noqa: E402

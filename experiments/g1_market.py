@@ -4,7 +4,7 @@ Prints SSIM and mask-SSIM of G1, of the copy-the-condition baseline and of the r
 the 12,000 standard test pairs (posegan protocol) and on the PG2 protocol's 12,800 seeded pairs,
 through ``reidaug.metrics.evaluate`` (what ``reidaug evaluate`` runs).
 
-    python benchmarks/g1_market.py --minutes 25 --width 16
+    python experiments/g1_market.py --minutes 25 --width 16
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _common import market_root  # noqa: E402
 
 from reidaug.config import TrainConfig  # noqa: E402
