@@ -221,8 +221,9 @@ def test_estimate_writes_one_row_per_image_in_the_shipped_format(runner, synth_r
 @needs_mediapipe
 @pytest.mark.realdata
 def test_agreement_with_the_shipped_annotations_on_50_real_images(real_market):
-    """Floors set from experiments/pose_agreement.py on 2,000 images (see docs/results/mediapipe-poses), with room
-    for the smaller sample: detection >= 0.85, >= 0.75 of points within 8 px."""
+    """Floors set from experiments/pose_agreement.py on 2,000 images (docs/results/
+    mediapipe-poses), with room for the smaller sample: detection >= 0.85, >= 0.75 of points
+    within 8 px."""
     ds = Market1501(real_market)
     shipped = ds.annotations("train")
     valid = [
