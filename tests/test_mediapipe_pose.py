@@ -263,3 +263,24 @@ def test_on_the_embedded_figures_estimates_agree_with_their_drawn_keypoints(synt
     both = present(a) & present(b)
     d = np.linalg.norm((a - b).astype(float), axis=-1)[both]
     assert both.sum() >= 200 and (d <= 8).mean() >= 0.55, np.median(d)
+
+
+@needs_mediapipe
+def test_mediapipes_native_info_line_stays_out_of_the_output(synth_root, tmp_path):
+    """TFLite prints "INFO: Created TensorFlow Lite XNNPACK delegate" to file descriptor 2 when
+    a graph starts; a user sees only reidaug's own lines."""
+    import shutil
+    import subprocess
+    import sys
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for p in sorted((synth_root / "bounding_box_train").glob("*.jpg"))[:4]:
+        shutil.copy(p, imgs / p.name)
+    r = subprocess.run(
+        [sys.executable, "-m", "reidaug", "-q", "poses", "estimate", "--images", str(imgs),
+         "--out", str(tmp_path / "p.csv")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "INFO" not in r.stderr and "INFO" not in r.stdout

@@ -198,6 +198,11 @@ class MediaPipePose:
                 )
                 for conf in {c for _, c in framings}
             }
+            # one blank frame through each graph while stderr is quiet: its models start on
+            # their first frame, and TFLite announces its CPU delegate then
+            blank = np.full((256, 256, 3), 128, np.uint8)
+            for pose in self._pose.values():
+                pose.process(blank)
 
     def landmarks(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """``((33, 2) (x, y) in crop pixels, (33,) visibility)`` from the first framing that
