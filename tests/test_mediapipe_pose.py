@@ -266,21 +266,19 @@ def test_on_the_embedded_figures_estimates_agree_with_their_drawn_keypoints(synt
 
 
 @needs_mediapipe
-def test_mediapipes_native_info_line_stays_out_of_the_output(synth_root, tmp_path):
+def test_mediapipes_native_info_line_stays_out_of_the_output():
     """TFLite prints "INFO: Created TensorFlow Lite XNNPACK delegate" to file descriptor 2 when
-    a graph starts; a user sees only reidaug's own lines."""
-    import shutil
+    a graph's model starts, on a thread of its own: a user must see only reidaug's lines. When
+    the line escapes depends on thread timing (about one fresh process in two without the
+    warm-up), so four fresh processes are checked."""
     import subprocess
     import sys
 
-    imgs = tmp_path / "imgs"
-    imgs.mkdir()
-    for p in sorted((synth_root / "bounding_box_train").glob("*.jpg"))[:4]:
-        shutil.copy(p, imgs / p.name)
-    r = subprocess.run(
-        [sys.executable, "-m", "reidaug", "-q", "poses", "estimate", "--images", str(imgs),
-         "--out", str(tmp_path / "p.csv")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    assert "INFO" not in r.stderr and "INFO" not in r.stdout
+    code = (
+        "import time\nfrom reidaug.data.mediapipe_pose import MediaPipePose\n"
+        "p = MediaPipePose()\ntime.sleep(0.3)\np.close()\n"
+    )
+    for _ in range(4):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "INFO" not in r.stderr + r.stdout
