@@ -170,3 +170,14 @@ def test_the_narrative_check_finds_one(tmp_path):
     (tmp_path / "CHANGELOG.md").write_text(f"{story}\n")
     subprocess.run(["git", "add", "."], cwd=tmp_path, check=True)
     assert narratives(tmp_path) == [f"a.md:2: {story}"]
+
+
+def test_every_relative_link_of_the_docs_resolves():
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target:
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)}: {target}")
+    assert broken == []
