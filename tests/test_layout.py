@@ -120,10 +120,10 @@ def test_the_light_name_lists_match_the_registries():
     from reidaug.data import DATASETS
     from reidaug.metrics import SCORERS
     from reidaug.reidnet.recipe import RECIPES as REID
-    from reidaug.training import RECIPES
+    from reidaug.training import STEP_RECIPES
 
     assert set(names.DATASETS) == set(DATASETS)
-    assert set(names.GENERATORS) == set(RECIPES)
+    assert set(names.GENERATORS) == set(STEP_RECIPES)
     assert set(names.METRICS) == set(SCORERS)
     assert set(names.REID_RECIPES) == set(REID)
     assert names.ARMS == ARMS

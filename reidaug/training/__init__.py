@@ -5,10 +5,10 @@ from reidaug.training import mscgan as _mscgan  # noqa: F401  (registers the MsC
 from reidaug.training import pg2 as _pg2  # noqa: F401  (registers the PG2 recipe)
 from reidaug.training.load import Generator, load_generator
 from reidaug.training.loop import train
-from reidaug.training.recipe import RECIPES, Recipe, Stage, build_recipe, register_recipe
+from reidaug.training.recipe import STEP_RECIPES, Recipe, Stage, build_recipe, register_recipe
 
 __all__ = [
-    "RECIPES",
+    "STEP_RECIPES",
     "Generator",
     "Recipe",
     "Stage",

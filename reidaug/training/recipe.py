@@ -240,16 +240,18 @@ def _ema_update(decay: float) -> Callable[..., None]:
     return update
 
 
-RECIPES: dict[str, Callable[..., Recipe]] = {}
+#: The training step recipe of each generator model, by name (``pg2``, ``mscgan``); the re-ID
+#: recipes are named presets of another kind (:data:`reidaug.reidnet.recipe.RECIPES`).
+STEP_RECIPES: dict[str, Callable[..., Recipe]] = {}
 
 
 def register_recipe(name: str, cls: Callable[..., Recipe]) -> None:
-    RECIPES[name] = cls
+    STEP_RECIPES[name] = cls
 
 
 def check_weights(cfg: TrainConfig) -> None:
     """Refuse a loss weight that ``cfg.model``'s objective does not have (it would be ignored)."""
-    weights_of = getattr(RECIPES.get(cfg.model), "weights_of", None)
+    weights_of = getattr(STEP_RECIPES.get(cfg.model), "weights_of", None)
     if weights_of is None:  # an unknown model is refused by build_recipe, with the valid ones
         return
     weights = weights_of(cfg)
@@ -271,6 +273,6 @@ def build_recipe(
     ``identity`` is the frozen identity-loss module (``identity(fake, target)`` -> scalar) that
     a run with ``lambda_id > 0`` trains against; generation never needs it.
     """
-    if cfg.model not in RECIPES:
-        raise UserError(f'Unknown model "{cfg.model}"; expected one of: {", ".join(RECIPES)}')
-    return RECIPES[cfg.model](cfg, device, identity)
+    if cfg.model not in STEP_RECIPES:
+        raise UserError(f'Unknown model "{cfg.model}"; expected one of: {", ".join(STEP_RECIPES)}')
+    return STEP_RECIPES[cfg.model](cfg, device, identity)
