@@ -14,7 +14,9 @@ STRATEGIES: tuple[str, ...] = ("random", "kmeans", "farthest")
 
 #: The re-ID bench: named recipes, arms, and torchreid's choices it exposes.
 REID_RECIPES = ("cpu", "gpu")
-ARMS = ("baseline", "augmented")
+ARMS = ("baseline", "augmented", "baseline-matched")
+#: The arms a bench trains unless told otherwise.
+DEFAULT_ARMS = ("baseline", "augmented")
 OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam")
 SCHEDULERS = ("single_step", "multi_step", "cosine")
 TRANSFORMS = ("random_flip", "random_crop", "random_patch", "color_jitter", "random_erase")

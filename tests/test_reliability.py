@@ -140,7 +140,7 @@ def test_idp_refuses_shards_of_another_dataset(shards, tmp_path, runner):
     "args,message",
     [
         (["bench-reid", "--arms", "baseline", "--synthetic-ratio", "0.5"],
-         "--synthetic-ratio shapes the augmented arm, which --arms leaves out"),
+         "--synthetic-ratio shapes the augmented arms, which --arms leaves out"),
         (["bench-reid", "--arms", "baseline", "--label", "lsro"],
          "--label shapes the augmented arm"),
         (["bench-reid", "--stepsize", "10"], "--stepsize sets the step schedulers' decays"),

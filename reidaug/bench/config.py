@@ -7,14 +7,18 @@ from typing import Literal
 
 from reidaug.config import with_preset
 from reidaug.errors import UserError
-from reidaug.names import ARMS
+from reidaug.names import ARMS, DEFAULT_ARMS
 from reidaug.reidnet.recipe import RECIPE_FIELDS, RECIPES, ReidRecipe, check_recipe
 
 METRIC_KEYS = ("mAP", "rank1", "rank5", "rank10")
 #: Fields that define a trained model of either arm; a changed one refuses to mix with old results.
 MODEL_FIELDS = ("dataset", *RECIPE_FIELDS)
-#: Fields that define the augmented arm besides those.
-AUGMENTED_FIELDS = ("label", "synthetic_ratio", "extra_steps")
+#: Fields that define each arm besides those (the augmented arm also its shards).
+ARM_FIELDS = {
+    "baseline": (),
+    "augmented": ("label", "synthetic_ratio", "extra_steps", "mix"),
+    "baseline-matched": ("synthetic_ratio", "mix"),
+}
 
 
 @dataclass
@@ -44,8 +48,12 @@ class BenchConfig:
     label: Literal["same-id", "lsro"] = "same-id"
     synthetic_ratio: float = 0.25
     extra_steps: bool = False
+    #: ``replace``: synthetic images take a ``synthetic_ratio`` share of each batch of the
+    #: recipe's size (equal steps, fewer real images a step); ``add``: every step takes the
+    #: baseline's real images plus ``round(batch_size * synthetic_ratio)`` synthetic ones
+    mix: Literal["replace", "add"] = "replace"
     seeds: list[int] = field(default_factory=lambda: [1])
-    arms: list[str] = field(default_factory=lambda: list(ARMS))
+    arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))
     pretrained: str | None = None
     workers: int = 1
     out: str = "bench-reid"
@@ -84,5 +92,14 @@ def check_config(cfg: BenchConfig) -> None:
         raise UserError(
             f'unknown arm "{bad[0] if bad else ""}"; expected some of: {", ".join(ARMS)}'
         )
+    if cfg.mix not in ("replace", "add"):
+        raise UserError(f'unknown mix "{cfg.mix}"; expected one of: replace, add')
+    if "baseline-matched" in cfg.arms and cfg.mix != "add":
+        raise UserError(
+            "the baseline-matched arm is the control of --mix add (as many images a step as the "
+            "augmented arm, all real); add --mix add"
+        )
+    if cfg.extra_steps and cfg.mix == "add":
+        raise UserError("--extra-steps adds steps to --mix replace; --mix add adds images instead")
     if cfg.workers < 0:
         raise UserError(f"--workers must be 0 or more, got {cfg.workers}")

@@ -21,8 +21,8 @@ def split_batch(cfg: BenchConfig) -> tuple[int, int]:
 
 
 def steps_per_epoch(cfg: BenchConfig, n_real: int, augmented: bool) -> int:
-    """Optimiser steps in one epoch: ``n_real // batch`` for both arms, unless ``extra_steps``."""
-    if augmented and cfg.extra_steps:
+    """Optimiser steps in one epoch: ``n_real // batch`` for every arm, unless ``extra_steps``."""
+    if augmented and cfg.extra_steps and cfg.mix == "replace":
         return (n_real + extra_synthetic(cfg, n_real)) // cfg.batch_size
     return n_real // cfg.batch_size
 
@@ -30,6 +30,46 @@ def steps_per_epoch(cfg: BenchConfig, n_real: int, augmented: bool) -> int:
 def extra_synthetic(cfg: BenchConfig, n_real: int) -> int:
     """Synthetic images added to each epoch with ``extra_steps`` (their share is the ratio)."""
     return int(round(n_real * cfg.synthetic_ratio / (1 - cfg.synthetic_ratio)))
+
+
+def extra_per_step(cfg: BenchConfig) -> int:
+    """Images each step of ``--mix add`` takes on top of the recipe's batch (synthetic in the
+    augmented arm, real in the baseline-matched one)."""
+    return max(1, round(cfg.batch_size * cfg.synthetic_ratio))
+
+
+def images_per_step(cfg: BenchConfig, arm: str) -> tuple[int, int]:
+    """``(real, synthetic)`` images in each step of ``arm``."""
+    b = cfg.batch_size
+    if arm == "baseline":
+        return b, 0
+    if cfg.mix == "add":
+        m = extra_per_step(cfg)
+        return (b + m, 0) if arm == "baseline-matched" else (b, m)
+    return split_batch(cfg)
+
+
+def arm_plan(
+    cfg: BenchConfig, arm: str, n_real: int, n_syn: int, seed: int, epoch: int
+) -> list[list[int]]:
+    """The batches of one epoch of ``arm`` (indices: real ``0..n_real-1``, then synthetic).
+
+    With ``--mix add`` the augmented and baseline-matched arms take, at every step, exactly the
+    baseline's real images, and then their extra images: synthetic ones, or real ones drawn
+    from a stream of their own (each through its own random augmentation), so the two arms see
+    as many images a step and differ only in where the extra ones come from.
+    """
+    if arm == "baseline" or (arm == "augmented" and cfg.mix == "replace"):
+        return batch_plan(cfg, n_real, n_syn if arm == "augmented" else 0, seed, epoch)
+    base = real_batches(n_real, cfg.batch_size, seed, epoch)
+    m = extra_per_step(cfg)
+    if arm == "baseline-matched":
+        extra = np.random.default_rng([seed, epoch, 11]).integers(0, n_real, (len(base), m))
+    else:
+        need = len(base) * m
+        rng = np.random.default_rng([seed, epoch, 7])
+        extra = (n_real + rng.choice(n_syn, size=need, replace=need > n_syn)).reshape(-1, m)
+    return [b + e.tolist() for b, e in zip(base, extra, strict=True)]
 
 
 def batch_plan(cfg: BenchConfig, n_real: int, n_syn: int, seed: int, epoch: int) -> list[list[int]]:

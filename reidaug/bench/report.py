@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from reidaug.atomic import save_figure, write_json, write_text
-from reidaug.bench.config import ARMS, METRIC_KEYS, BenchConfig
+from reidaug.bench.config import METRIC_KEYS, BenchConfig
+from reidaug.bench.plan import images_per_step, steps_per_epoch
 from reidaug.bench.stats import mean_std, paired_delta
 from reidaug.data.market1501 import Market1501
 from reidaug.errors import UserError
@@ -39,21 +40,43 @@ def build_report(cfg: BenchConfig, out: Path, ds: Market1501, n_synthetic: int) 
         "weights": f"ImageNet from {cfg.pretrained}" if cfg.pretrained else "from scratch",
         "steps": "extra (synthetic added on top)"
         if cfg.extra_steps
+        else "equal (synthetic added to each batch)"
+        if cfg.mix == "add"
         else "equal (synthetic replace a share of each batch)",
+        "arms": {arm: arm_info(cfg, arm, len(ds.train)) for arm in cfg.arms},
         "train_images": len(ds.train),
         "synthetic_images_available": n_synthetic,
         "runs": runs,
         "summary": summary,
         "seconds": round(sum(r["seconds"] for rs in runs.values() for r in rs), 1),
     }
-    if set(ARMS) <= set(runs):
-        pd = {
-            k: paired_delta([r[k] for r in runs["baseline"]], [r[k] for r in runs["augmented"]])
-            for k in METRIC_KEYS
-        }
-        report["paired_delta"] = {k: {"seeds": list(cfg.seeds), **v} for k, v in pd.items()}
-        report["delta"] = {k: v["mean"] for k, v in pd.items()}
+    pairs = [("baseline", "augmented"), ("baseline", "baseline-matched"),
+             ("baseline-matched", "augmented")]  # fmt: skip
+    report["paired_deltas"] = {}
+    for a, b in pairs:
+        if a in runs and b in runs:
+            pd = {
+                k: paired_delta([r[k] for r in runs[a]], [r[k] for r in runs[b]])
+                for k in METRIC_KEYS
+            }
+            report["paired_deltas"][f"{b} - {a}"] = {
+                k: {"seeds": list(cfg.seeds), **v} for k, v in pd.items()
+            }
+    if "augmented - baseline" in report["paired_deltas"]:
+        report["paired_delta"] = report["paired_deltas"]["augmented - baseline"]
+        report["delta"] = {k: v["mean"] for k, v in report["paired_delta"].items()}
     return report
+
+
+def arm_info(cfg: BenchConfig, arm: str, n_real: int) -> dict:
+    """What an arm trains on: its mix, steps per epoch and images per step."""
+    real, syn = images_per_step(cfg, arm)
+    return {
+        "mix": "real only" if arm != "augmented" else cfg.mix,
+        "steps_per_epoch": steps_per_epoch(cfg, n_real, arm == "augmented"),
+        "real_images_per_step": real,
+        "synthetic_images_per_step": syn,
+    }
 
 
 def delta_text(d: dict) -> str:
@@ -63,7 +86,9 @@ def delta_text(d: dict) -> str:
         if d["ci95"] is None
         else f"[{100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f}]"
     )
-    return f"{100 * d['mean']:+.1f} {ci} {d['verdict']}"
+    mde = d.get("detectable")
+    smallest = "" if mde is None or mde != mde else f" (detects {100 * mde:.1f})"
+    return f"{100 * d['mean']:+.1f} {ci} {d['verdict']}{smallest}"
 
 
 def summary_rows(report: dict) -> list[tuple[str, list[str]]]:
@@ -77,9 +102,8 @@ def summary_rows(report: dict) -> list[tuple[str, list[str]]]:
         )
         for arm in s
     ]
-    if "paired_delta" in report:
-        pd = report["paired_delta"]
-        rows.append(("paired delta, 95 % CI", [delta_text(pd[k]) for k in METRIC_KEYS]))
+    for name, pd in report.get("paired_deltas", {}).items():
+        rows.append((f"{name}, 95 % CI", [delta_text(pd[k]) for k in METRIC_KEYS]))
     return rows
 
 
@@ -98,18 +122,31 @@ def write_report(out: Path, report: dict) -> None:
         f"{c['synthetic_ratio']}, "
         f"steps: {report['steps']}, seeds {c['seeds']}, weights: {report['weights']}.",
         "",
+        "| arm | mix | steps / epoch | real + synthetic images / step |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {arm} | {a['mix']} | {a['steps_per_epoch']} | "
+            f"{a['real_images_per_step']} + {a['synthetic_images_per_step']} |"
+            for arm, a in report.get("arms", {}).items()
+        ),
+        "",
         "| arm | mAP | Rank-1 | Rank-5 | Rank-10 |",
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in summary_rows(report)]
-    if "paired_delta" in report:
-        pd = report["paired_delta"]
-        lines += ["", "Per-seed deltas (augmented - baseline, percentage points):", ""]
+    for name, pd in report.get("paired_deltas", {}).items():
+        lines += ["", f"Per-seed deltas ({name}, percentage points):", ""]
         for i, seed in enumerate(pd["mAP"]["seeds"]):
             lines.append(
                 f"- seed {seed}: "
                 + ", ".join(f"{k} {100 * pd[k]['per_seed'][i]:+.1f}" for k in METRIC_KEYS)
             )
+    if report.get("paired_deltas"):
+        lines += [
+            "",
+            'Each interval is a Student-t 95 % interval over the seeds; "detects" is the '
+            "smallest true difference the run finds with 80 % power (paired t-test).",
+        ]
     lines += ["", f"Training time: {report['seconds'] / 60:.1f} min over all runs."]
     write_text(out / "report.md", "\n".join(lines) + "\n")
     import matplotlib

@@ -19,8 +19,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from reidaug.atomic import write_json
-from reidaug.bench.config import AUGMENTED_FIELDS, MODEL_FIELDS, BenchConfig
-from reidaug.bench.plan import batch_plan, steps_per_epoch
+from reidaug.bench.config import ARM_FIELDS, MODEL_FIELDS, BenchConfig
+from reidaug.bench.plan import arm_plan, steps_per_epoch
 from reidaug.bench.report import build_report, read_result, write_report
 from reidaug.data import build_dataset
 from reidaug.data.market1501 import Item, Market1501
@@ -63,8 +63,9 @@ def result_key(cfg: BenchConfig, arm: str, ds: Market1501, shards_id: dict | Non
     """Everything that alters an (arm, seed) result: old results must match it to be reused."""
     key = {k: getattr(cfg, k) for k in MODEL_FIELDS}
     key |= {"root": str(Path(ds.root).resolve()), "train_images": len(ds.train)}
+    key |= {k: getattr(cfg, k) for k in ARM_FIELDS[arm]}
     if arm == "augmented":
-        key |= {k: getattr(cfg, k) for k in AUGMENTED_FIELDS} | {"shards": shards_id}
+        key |= {"shards": shards_id}
     return json.loads(json.dumps(key))  # as stored in JSON (tuples become lists)
 
 
@@ -80,7 +81,8 @@ def train_arm(
     key: dict | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[nn.Module, dict]:
-    """Train one arm: ``cfg``'s recipe on ``ds.train`` plus ``shards`` (``None``: baseline)."""
+    """Train the arm ``tag`` (baseline, augmented, baseline-matched): ``cfg``'s recipe on
+    ``ds.train`` plus, for the augmented arm, ``shards``."""
     n_real, b = len(ds.train), cfg.batch_size
     if n_real < b:
         raise UserError(f"--batch-size {b} exceeds the {n_real} training images")
@@ -90,8 +92,8 @@ def train_arm(
         cfg.reid,
         Mixed(ds.train, shards, tf_train),
         ds.num_train_ids,
-        lambda epoch: batch_plan(cfg, n_real, n_syn, seed, epoch),
-        steps_per_epoch(cfg, n_real, n_syn > 0),
+        lambda epoch: arm_plan(cfg, tag, n_real, n_syn, seed, epoch),
+        steps_per_epoch(cfg, n_real, tag == "augmented"),
         seed=seed,
         device=device,
         label=cfg.label,

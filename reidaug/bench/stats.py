@@ -24,10 +24,11 @@ def paired_delta(baseline: Sequence[float], augmented: Sequence[float]) -> dict:
     std, Student-t 95 % interval of the mean and a verdict.
 
     Returns:
-        ``{"per_seed", "mean", "std", "n", "ci95", "verdict"}``. ``ci95`` is ``[lo, hi]``, or
-        ``None`` with one seed (no interval can be computed; the verdict is then
+        ``{"per_seed", "mean", "std", "n", "ci95", "verdict", "detectable"}``. ``ci95`` is
+        ``[lo, hi]``, or ``None`` with one seed (no interval can be computed; the verdict is then
         ``no measurable difference``). The verdict is ``gain`` when the interval lies above 0,
-        ``loss`` when it lies below 0, else ``no measurable difference``.
+        ``loss`` when it lies below 0, else ``no measurable difference``; ``detectable`` is
+        :func:`detectable_effect` of the per-seed differences.
     """
     from scipy.stats import t
 
@@ -40,4 +41,19 @@ def paired_delta(baseline: Sequence[float], augmented: Sequence[float]) -> dict:
     half = float(t.ppf(0.975, len(d) - 1) * out["std"] / np.sqrt(len(d)))
     lo, hi = out["mean"] - half, out["mean"] + half
     verdict = VERDICTS[0] if lo > 0 else VERDICTS[1] if hi < 0 else VERDICTS[2]
-    return {**out, "ci95": [lo, hi], "verdict": verdict}
+    mde = detectable_effect(out["std"], len(d))
+    return {**out, "ci95": [lo, hi], "verdict": verdict, "detectable": mde}
+
+
+def detectable_effect(std: float, n: int, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest true mean difference that a paired two-sided t-test over ``n`` seeds, with
+    per-seed differences of sample std ``std``, detects with probability ``power`` at level
+    ``alpha``: ``(t(1 - alpha/2, n-1) + t(power, n-1)) * std / sqrt(n)``.
+
+    So "no measurable difference" beside it says how small a difference was ruled out.
+    """
+    from scipy.stats import t
+
+    if n < 2:
+        return float("nan")
+    return float((t.ppf(1 - alpha / 2, n - 1) + t.ppf(power, n - 1)) * std / np.sqrt(n))

@@ -10,16 +10,28 @@ from rich.table import Table
 
 from reidaug.cli.app import App, comma_choices, pass_app, workers_option
 from reidaug.cli.data import dataset_option, root_option
-from reidaug.names import ARMS, OPTIMIZERS, REID_RECIPES, SCHEDULERS, TRANSFORMS
+from reidaug.names import ARMS, DEFAULT_ARMS, OPTIMIZERS, REID_RECIPES, SCHEDULERS, TRANSFORMS
 
 
 def _ints(ctx, param, value: str | None) -> list[int] | None:
+    """``1,2,3`` or ranges such as ``1-5`` (and mixes: ``1-3,7``)."""
     if value is None:
         return None
+    out: list[int] = []
     try:
-        return [int(s) for s in value.split(",") if s.strip()]
+        for part in (s.strip() for s in value.split(",") if s.strip()):
+            lo, sep, hi = part.partition("-")
+            if sep and lo:
+                if int(hi) < int(lo):
+                    raise ValueError
+                out += range(int(lo), int(hi) + 1)
+            else:
+                out.append(int(part))
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+        raise click.BadParameter(
+            f"expected comma-separated integers or ranges such as 1-5, got {value!r}"
+        ) from None
+    return out
 
 
 RECIPE_HELP = "[default: from --recipe]"
@@ -97,23 +109,39 @@ RECIPE_HELP = "[default: from --recipe]"
     type=float,
     default=0.25,
     show_default=True,
-    help="Share of synthetic images among the augmented arm's training images.",
+    help="With --mix replace, the synthetic share of each batch; with --mix add, the synthetic "
+    "images added to each batch, as a share of the batch size.",
+)
+@click.option(
+    "--mix",
+    type=click.Choice(["replace", "add"]),
+    default="replace",
+    show_default=True,
+    help="replace: synthetic images take a share of each batch (equal steps and batch size, "
+    "fewer real images a step); add: every step takes the baseline's real images plus the "
+    "synthetic ones, as every published gain did (pair it with the baseline-matched arm).",
 )
 @click.option(
     "--extra-steps",
     is_flag=True,
-    help="Add the synthetic images on top of the real ones (more steps for the augmented "
-    "arm) instead of replacing a share of each batch.",
+    help="With --mix replace: add the synthetic images as extra steps (more steps for the "
+    "augmented arm) instead of replacing a share of each batch.",
 )
 @click.option(
-    "--seeds", default="1", show_default=True, callback=_ints, help="Comma-separated seeds."
+    "--seeds",
+    default="1",
+    show_default=True,
+    callback=_ints,
+    help="Seeds, comma-separated or as ranges (1-5).",
 )
 @click.option(
     "--arms",
-    default=",".join(ARMS),
+    default=",".join(DEFAULT_ARMS),
     show_default=True,
     callback=comma_choices(ARMS, "arm"),
-    help="Which arms to train (baseline alone needs no --shards).",
+    help="Which arms to train: baseline (real images), augmented (real + synthetic) and "
+    "baseline-matched (with --mix add: as many images a step as augmented, all real, so a gain "
+    "cannot come from the larger batch alone). Only augmented needs --shards.",
 )
 @click.option(
     "--pretrained",
@@ -174,8 +202,14 @@ def bench_reid_cmd(
 def _refuse_ignored_flags(ctx: click.Context, kw: dict, extra_steps: bool) -> None:
     """Flags that would change nothing are refused, not silently dropped."""
     given = {k for k in ctx.params if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
-    if "augmented" not in (kw.get("arms") or ARMS):
-        arm_only = [k for k in ("synthetic_ratio", "label", "extra_steps") if k in given]
+    arms = kw.get("arms") or DEFAULT_ARMS
+    if "augmented" not in arms and "baseline-matched" not in arms:
+        arm_only = [k for k in ("synthetic_ratio", "mix") if k in given]
+        if arm_only:
+            flag = "--" + arm_only[0].replace("_", "-")
+            raise click.UsageError(f"{flag} shapes the augmented arms, which --arms leaves out")
+    if "augmented" not in arms:
+        arm_only = [k for k in ("label", "extra_steps") if k in given]
         if arm_only:
             flag = "--" + arm_only[0].replace("_", "-")
             raise click.UsageError(f"{flag} shapes the augmented arm, which --arms leaves out")

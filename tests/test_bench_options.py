@@ -1,0 +1,100 @@
+"""Where augmentation pays: --mix add, the baseline-matched control, seed ranges and the
+smallest detectable effect."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import t
+
+from reidaug.bench import BenchConfig, bench
+from reidaug.bench.plan import arm_plan, extra_per_step, images_per_step
+from reidaug.bench.stats import detectable_effect, paired_delta
+from reidaug.cli import cli
+from reidaug.errors import UserError
+from reidaug.synthesis import synthesize
+from reidaug.training import train
+from tests.helpers import tiny
+
+
+def _cfg(**kw):
+    return BenchConfig.from_recipe("cpu", batch_size=16, **kw)
+
+
+def test_mix_add_keeps_the_baselines_real_images_step_by_step():
+    cfg = _cfg(mix="add", synthetic_ratio=0.25, arms=["baseline", "augmented", "baseline-matched"])
+    n_real, n_syn = 100, 37
+    m = extra_per_step(cfg)
+    assert m == 4 and images_per_step(cfg, "augmented") == (16, 4)
+    for epoch in range(3):
+        base = arm_plan(cfg, "baseline", n_real, 0, seed=5, epoch=epoch)
+        aug = arm_plan(cfg, "augmented", n_real, n_syn, seed=5, epoch=epoch)
+        matched = arm_plan(cfg, "baseline-matched", n_real, 0, seed=5, epoch=epoch)
+        assert len(base) == len(aug) == len(matched) == n_real // 16
+        for b, a, r in zip(base, aug, matched, strict=True):
+            assert a[:16] == b and r[:16] == b  # the same real images, in the same order
+            assert len(a) == len(r) == 16 + m  # as many images a step in both
+            assert all(n_real <= i < n_real + n_syn for i in a[16:])  # synthetic
+            assert all(0 <= i < n_real for i in r[16:])  # real
+    # the extra real images are not simply the next baseline batch
+    base = arm_plan(cfg, "baseline", n_real, 0, seed=5, epoch=0)
+    matched = arm_plan(cfg, "baseline-matched", n_real, 0, seed=5, epoch=0)
+    assert [r[16:] for r in matched] != [b[:m] for b in base[1:] + base[:1]]
+
+
+def test_mix_replace_is_unchanged_and_the_control_needs_mix_add():
+    cfg = _cfg()
+    assert images_per_step(cfg, "augmented") == (12, 4)
+    with pytest.raises(UserError, match="baseline-matched arm is the control of --mix add"):
+        _cfg(arms=["baseline", "baseline-matched"])
+    with pytest.raises(UserError, match="--extra-steps adds steps to --mix replace"):
+        _cfg(mix="add", extra_steps=True)
+
+
+def test_the_detectable_effect_matches_a_hand_computation():
+    d = [0.01, -0.02, 0.015, 0.005, -0.004]
+    sd = np.std(d, ddof=1)
+    hand = (t.ppf(0.975, 4) + t.ppf(0.8, 4)) * sd / np.sqrt(5)
+    assert detectable_effect(sd, 5) == pytest.approx(hand)
+    assert paired_delta([0.0] * 5, d)["detectable"] == pytest.approx(hand)
+    assert np.isnan(detectable_effect(0.1, 1))
+    # more seeds detect smaller effects at the same spread
+    assert detectable_effect(0.02, 10) < detectable_effect(0.02, 3)
+
+
+def test_seed_ranges(runner, tmp_path):
+    from reidaug.cli.bench_reid import _ints
+
+    assert _ints(None, None, "1-5") == [1, 2, 3, 4, 5]
+    assert _ints(None, None, "1-3,7") == [1, 2, 3, 7]
+    r = runner.invoke(cli, ["bench-reid", "--seeds", "5-1", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "ranges such as 1-5" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_three_arm_mix_add_bench_runs_end_to_end(synth_root, tmp_path):
+    run = train(tiny(synth_root, tmp_path / "runs", iters1=1, iters2=1))
+    shards = tmp_path / "shards"
+    synthesize(shards, run=run, poses=1, shard_size=500, batch_size=32, workers=0)
+    cfg = BenchConfig.from_recipe(
+        "cpu", dataset="synthetic", root=str(synth_root), shards=str(shards), epochs=1,
+        batch_size=16, workers=0, out=str(tmp_path / "b"), device="cpu", mix="add",
+        arms=["baseline", "augmented", "baseline-matched"], seeds=[1, 2],
+    )  # fmt: skip
+    rep = bench(cfg)
+    assert set(rep["paired_deltas"]) == {
+        "augmented - baseline",
+        "baseline-matched - baseline",
+        "augmented - baseline-matched",
+    }
+    arms = rep["arms"]
+    assert arms["augmented"]["real_images_per_step"] == arms["baseline"]["real_images_per_step"]
+    assert arms["augmented"]["synthetic_images_per_step"] == 4
+    assert arms["baseline-matched"]["real_images_per_step"] == 20
+    runs = {a: json.loads((tmp_path / "b" / f"{a}-seed1.json").read_text()) for a in arms}
+    assert runs["augmented"]["steps"] == runs["baseline"]["steps"]
+    assert runs["augmented"]["real_images"] == runs["baseline"]["real_images"]
+    assert runs["augmented"]["synthetic_images"] == 4 * runs["augmented"]["steps"]
+    assert runs["baseline-matched"]["real_images"] == 20 * runs["baseline"]["steps"]
+    md = (tmp_path / "b" / "report.md").read_text()
+    assert "| augmented | add |" in md and "detects" in md
