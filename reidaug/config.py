@@ -183,6 +183,8 @@ _TRAIN_RANGES: dict[str, tuple[float, float | None, str]] = {
         )
     },
     "num_scales": (1, 3, "1, 2 or 3"),
+    "real_per_id": (1, None, "1 or more"),
+    "id_fraction": (1e-9, 1.0, "a share in (0, 1]"),
     "workers": (0, None, "0 or more"),
     "lr_decay": (0.0, 1.0, "0 to 1"),
     "ema": (0.0, None, "0 (none) up to, not including, 1"),
@@ -276,6 +278,11 @@ class TrainConfig:
     id_checkpoint_sha256: str | None = None
     #: MsCGAN weight of the third discriminator scale (``num_scales 3``)
     lambda_d3: float | None = None
+    #: a seeded subset of the training set (``Market1501.restrict_train``): this many images
+    #: of every identity, and this share of the identities; ``None``: all
+    real_per_id: int | None = None
+    id_fraction: float | None = None
+    subset_seed: int = 0
     #: digest of the training split's image names, so a resume from a moved ``root`` can tell
     #: the same dataset from another one
     train_digest: str | None = None

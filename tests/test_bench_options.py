@@ -98,3 +98,43 @@ def test_a_three_arm_mix_add_bench_runs_end_to_end(synth_root, tmp_path):
     assert runs["baseline-matched"]["real_images"] == 20 * runs["baseline"]["steps"]
     md = (tmp_path / "b" / "report.md").read_text()
     assert "| augmented | add |" in md and "detects" in md
+
+
+def test_the_subset_is_seeded_and_the_same_for_every_use(synth_root):
+    from reidaug.data import SyntheticMarket
+
+    a, b, c = (SyntheticMarket(synth_root) for _ in range(3))
+    sa = a.restrict_train(real_per_id=2, seed=3)
+    sb = b.restrict_train(real_per_id=2, seed=3)
+    assert sa == sb and [it.path for it in a.train] == [it.path for it in b.train]
+    assert sa["ids"] == 12 and all(
+        sum(it.raw_pid == p for it in a.train) <= 2 for p in {it.raw_pid for it in a.train}
+    )
+    sc = c.restrict_train(id_fraction=0.5, seed=3)
+    assert sc["ids"] == 6 and c.num_train_ids == 6
+    assert sorted({it.pid for it in c.train}) == list(range(6))  # labels renumbered
+    with pytest.raises(UserError, match="--real-per-id must be at least 1"):
+        SyntheticMarket(synth_root).restrict_train(real_per_id=0)
+
+
+@pytest.mark.slow
+def test_a_subset_bench_takes_only_shards_of_a_generator_trained_on_that_subset(
+    synth_root, tmp_path
+):
+    def shards_of(name, **subset):
+        run = train(tiny(synth_root, tmp_path / name, iters1=1, iters2=1, **subset))
+        out = tmp_path / f"{name}-shards"
+        synthesize(out, run=run, poses=1, shard_size=500, batch_size=32, workers=0)
+        return out
+
+    full, sub = shards_of("full"), shards_of("sub", real_per_id=2, subset_seed=1)
+    base = dict(dataset="synthetic", root=str(synth_root), epochs=1, batch_size=8, workers=0,
+                device="cpu", real_per_id=2, subset_seed=1)  # fmt: skip
+    with pytest.raises(UserError, match="the shards' generator was trained on another training"):
+        bench(BenchConfig.from_recipe("cpu", shards=str(full), out=str(tmp_path / "a"), **base))
+    rep = bench(BenchConfig.from_recipe("cpu", shards=str(sub), out=str(tmp_path / "b"), **base))
+    assert rep["subset"]["real_per_id"] == 2 and rep["train_images"] == rep["subset"]["images"]
+    assert rep["train_images"] <= 2 * 12
+    for arm in ("baseline", "augmented"):
+        key = json.loads((tmp_path / "b" / f"{arm}-seed1.json").read_text())["key"]
+        assert key["subset"] == rep["subset"]  # the same subset for every arm, recorded

@@ -52,6 +52,11 @@ class BenchConfig:
     #: recipe's size (equal steps, fewer real images a step); ``add``: every step takes the
     #: baseline's real images plus ``round(batch_size * synthetic_ratio)`` synthetic ones
     mix: Literal["replace", "add"] = "replace"
+    #: scarce real data: a seeded subset of the training set, the same for every arm and seed
+    #: (``real_per_id`` images of each identity, an ``id_fraction`` share of the identities)
+    real_per_id: int | None = None
+    id_fraction: float | None = None
+    subset_seed: int = 0
     seeds: list[int] = field(default_factory=lambda: [1])
     arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))
     pretrained: str | None = None

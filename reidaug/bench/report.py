@@ -45,6 +45,7 @@ def build_report(cfg: BenchConfig, out: Path, ds: Market1501, n_synthetic: int) 
         else "equal (synthetic replace a share of each batch)",
         "arms": {arm: arm_info(cfg, arm, len(ds.train)) for arm in cfg.arms},
         "train_images": len(ds.train),
+        "subset": ds.subset,
         "synthetic_images_available": n_synthetic,
         "runs": runs,
         "summary": summary,

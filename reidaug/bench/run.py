@@ -52,6 +52,50 @@ class Mixed(Dataset):
         return self.tf(Image.fromarray(img)), int(self.shards.column("label")[j]), 1
 
 
+def check_provenance(shards: ShardDataset, ds: Market1501) -> None:
+    """Refuse shards whose generator or synthesis saw a real image outside ``ds``'s training
+    subset: the generator's training options must name the same subset, and every source
+    image must be in it (a gain could otherwise come from real data the bench withholds)."""
+    wanted = {k: (ds.subset or {}).get(k) for k in ("real_per_id", "id_fraction", "seed")}
+    for attrs in shards.attrs:
+        try:
+            training = json.loads(attrs["config"])["training"]
+        except (KeyError, TypeError, ValueError):
+            raise UserError("shards carry no training options; synthesize them again") from None
+        theirs = {
+            "real_per_id": training.get("real_per_id"),
+            "id_fraction": training.get("id_fraction"),
+            "seed": training.get("subset_seed", 0)
+            if training.get("real_per_id") or training.get("id_fraction")
+            else None,
+        }
+        if wanted["real_per_id"] is None and wanted["id_fraction"] is None:
+            wanted["seed"] = None
+        if theirs != wanted:
+            raise UserError(
+                "the shards' generator was trained on another training set "
+                f"({_subset_text(theirs)}) than this bench uses ({_subset_text(wanted)}): "
+                "train it with the same "
+                "--real-per-id, --id-fraction and --subset-seed"
+            )
+    names = {it.path.name for it in ds.train}
+    outside = [s for s in shards.column("source").tolist() if s not in names]
+    if outside:
+        raise UserError(
+            f"shard source image {outside[0]} is outside this bench's training subset "
+            f"({len(outside)} images in all)"
+        )
+
+
+def _subset_text(s: dict) -> str:
+    if s.get("real_per_id") is None and s.get("id_fraction") is None:
+        return "all of it"
+    parts = [f"{s['real_per_id']} per id" if s.get("real_per_id") else "",
+             f"{s['id_fraction']:g} of the ids" if s.get("id_fraction") else "",
+             f"seed {s.get('seed')}"]  # fmt: skip
+    return ", ".join(p for p in parts if p)
+
+
 def shards_identity(folder: str | os.PathLike, shards: ShardDataset) -> dict:
     """What identifies a synthetic set: its job (manifest) and its size."""
     job = read_manifest(Path(folder))
@@ -63,6 +107,8 @@ def result_key(cfg: BenchConfig, arm: str, ds: Market1501, shards_id: dict | Non
     """Everything that alters an (arm, seed) result: old results must match it to be reused."""
     key = {k: getattr(cfg, k) for k in MODEL_FIELDS}
     key |= {"root": str(Path(ds.root).resolve()), "train_images": len(ds.train)}
+    if ds.subset is not None:
+        key |= {"subset": ds.subset}
     key |= {k: getattr(cfg, k) for k in ARM_FIELDS[arm]}
     if arm == "augmented":
         key |= {"shards": shards_id}
@@ -152,12 +198,16 @@ def bench(
     adapter.check_model(cfg.model)  # before any work
     ds = build_dataset(cfg.dataset, cfg.root)
     ds.check_before_run(need_annotations=False)
+    subset = ds.restrict_train(cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)
+    if subset is not None:
+        log(f"training subset: {subset['images']} images of {subset['ids']} ids")
     shards, shards_id = None, None
     if "augmented" in cfg.arms:
         if cfg.shards is None:
             raise UserError("--shards DIR is required: the augmented arm needs synthetic images")
         shards = ShardDataset(cfg.shards)
         check_fits(shards, ds)
+        check_provenance(shards, ds)
         shards_id = shards_identity(cfg.shards, shards)
     elif cfg.shards is not None:
         raise UserError(

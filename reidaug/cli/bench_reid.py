@@ -144,6 +144,25 @@ RECIPE_HELP = "[default: from --recipe]"
     "cannot come from the larger batch alone). Only augmented needs --shards.",
 )
 @click.option(
+    "--real-per-id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Scarce real data: keep K images of every training identity (a seeded subset) "
+    "[default: all].",
+)
+@click.option(
+    "--id-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Scarce real data: keep this share of the training identities [default: all].",
+)
+@click.option(
+    "--subset-seed",
+    type=int,
+    default=None,
+    help="Seed of the --real-per-id / --id-fraction subset [default: 0].",
+)
+@click.option(
     "--pretrained",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,

@@ -196,6 +196,25 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     "gave the best SSIM of any G1 (+0.02), and blurrier images.",
 )
 @click.option(
+    "--real-per-id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Scarce real data: keep K images of every training identity (a seeded subset) "
+    "[default: all]; bench-reid refuses shards of a generator trained on more.",
+)
+@click.option(
+    "--id-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Scarce real data: keep this share of the training identities [default: all].",
+)
+@click.option(
+    "--subset-seed",
+    type=int,
+    default=None,
+    help="Seed of the --real-per-id / --id-fraction subset [default: 0].",
+)
+@click.option(
     "--heatmap",
     type=click.Choice(["pg2", "gaussian"]),
     default="pg2",

@@ -11,6 +11,7 @@ The expected layout is the one in ``shared/data/market1501``::
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -110,6 +111,8 @@ class Market1501:
         release = self.root / self.release_dir
         self.image_dir = release if release.is_dir() else self.root
         self.annotation_dir = Path(annotations) if annotations else self.root / "annotations"
+        #: what :meth:`restrict_train` kept, or ``None`` for the whole training set
+        self.subset: dict | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={str(self.root)!r})"
@@ -173,6 +176,51 @@ class Market1501:
     @property
     def gallery_junk(self) -> list[Item]:
         return [it for it in self._gallery_all if it.pid == JUNK_PID]
+
+    def restrict_train(
+        self, real_per_id: int | None = None, id_fraction: float | None = None, seed: int = 0
+    ) -> dict | None:
+        """Keep a seeded subset of the training set: a share ``id_fraction`` of the identities,
+        then ``real_per_id`` images of each (all of an identity that has fewer); labels are
+        renumbered over the kept identities. The same arguments give the same subset.
+
+        Returns:
+            What identifies the subset (its arguments, size and a digest of its image names),
+            or ``None`` when both are ``None`` (the whole training set is kept).
+        """
+        if real_per_id is None and id_fraction is None:
+            return None
+        if real_per_id is not None and real_per_id < 1:
+            raise UserError(f"--real-per-id must be at least 1, got {real_per_id}")
+        if id_fraction is not None and not 0 < id_fraction <= 1:
+            raise UserError(f"--id-fraction must lie in (0, 1], got {id_fraction}")
+        by_id: dict[int, list[Item]] = {}
+        for it in self.train:
+            by_id.setdefault(it.raw_pid, []).append(it)
+        ids = sorted(by_id)
+        rng = np.random.default_rng([seed, 17])
+        if id_fraction is not None:
+            n = max(1, round(len(ids) * id_fraction))
+            ids = sorted(int(i) for i in rng.choice(ids, size=n, replace=False))
+        keep: list[Item] = []
+        for label, pid in enumerate(ids):
+            imgs = by_id[pid]
+            if real_per_id is not None and len(imgs) > real_per_id:
+                pick = sorted(rng.choice(len(imgs), size=real_per_id, replace=False).tolist())
+                imgs = [imgs[i] for i in pick]
+            keep += [Item(it.path, label, it.camid, it.raw_pid) for it in imgs]
+        keep.sort(key=lambda it: it.path.name)
+        self.__dict__["train"] = keep
+        names = "\n".join(it.path.name for it in keep)
+        self.subset = {
+            "real_per_id": real_per_id,
+            "id_fraction": id_fraction,
+            "seed": seed,
+            "images": len(keep),
+            "ids": len(ids),
+            "sha256": hashlib.sha256(names.encode()).hexdigest()[:16],
+        }
+        return self.subset
 
     @property
     def num_train_ids(self) -> int:

@@ -134,6 +134,7 @@ def synthesize(
 
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     ds.check_before_run()
+    ds.restrict_train(cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)  # the run's own data
     sources = ds.train
     bank = PoseBank.from_annotations([it.name for it in sources], ds.annotations("train"))
     sampler = PoseSampler(bank, params.poses, params.strategy, params.seed)
@@ -153,6 +154,7 @@ def synthesize(
         "shard_size": params.shard_size,
         "sources": len(sources),
         "images": total,
+        "subset": ds.subset,
     }
     out = Path(params.out)
     with folder_lock(out, f"synthesize-{me}-of-{n_proc}"):
