@@ -185,7 +185,7 @@ def test_bench_both_arms_reports_and_a_second_run_trains_nothing(
     ]
     r = runner.invoke(cli, args)
     assert r.exit_code == 0, r.output
-    assert "paired delta" in r.stderr and "baseline" in r.stderr and "augmented" in r.stderr
+    assert "CI" in r.stderr and "baseline" in r.stderr and "augmented" in r.stderr
     rep = json.loads((out / "report.json").read_text())
     assert rep["weights"] == "from scratch" and rep["steps"].startswith("equal")
     n_train = len(SyntheticMarket(synth_root).train)
@@ -211,7 +211,9 @@ def test_bench_both_arms_reports_and_a_second_run_trains_nothing(
         assert pd["verdict"] in ("gain", "loss", "no measurable difference")
     md = (out / "report.md").read_text()
     assert (
-        "paired delta, 95 % CI" in md and "seed 2:" in md and (out / "cmc.png").stat().st_size > 0
+        "augmented - baseline, 95 % CI" in md
+        and "seed 2:" in md
+        and (out / "cmc.png").stat().st_size > 0
     )
 
     # the same command again: nothing is trained and the report is reproduced

@@ -293,7 +293,7 @@ def _write_job(
             },
             {**attrs, "shard_index": j},
         )
-        write_manifest(out, job, total_shards)
+        write_manifest(out, job, total_shards, fresh=(shard_name(j),))
         log(f"wrote {shard_name(j)} ({hi - lo} images)")
         images = None
     manifest = write_manifest(out, job, total_shards)

@@ -102,8 +102,9 @@ def read_manifest(folder: Path) -> dict:
         raise UserError(f"corrupt manifest: {p}") from None
 
 
-def write_manifest(folder: Path, job: dict, total_shards: int) -> dict:
-    """Rebuild ``manifest.json`` from the finished shards on disk (idempotent across processes)."""
+def write_manifest(folder: Path, job: dict, total_shards: int, fresh: tuple[str, ...] = ()) -> dict:
+    """Rebuild ``manifest.json`` from the finished shards on disk (idempotent across processes);
+    the shards named in ``fresh`` were just written and are digested again."""
     old = {s["file"]: s for s in read_manifest(folder).get("shards", [])}
     shards = []
     for i in range(total_shards):
@@ -111,7 +112,7 @@ def write_manifest(folder: Path, job: dict, total_shards: int) -> dict:
         if not p.is_file():
             continue
         entry = old.get(p.name)
-        if entry is None or entry.get("bytes") != p.stat().st_size:
+        if entry is None or p.name in fresh or entry.get("bytes") != p.stat().st_size:
             with h5py.File(p, "r") as f:
                 n = int(f.attrs["num_images"])
             entry = {
