@@ -157,18 +157,7 @@ def save_model(
 ) -> None:
     """Write ``model`` as a re-ID checkpoint that ``evaluate --reid-checkpoint`` reads;
     ``quality`` (its mAP and Rank-1 on the real queries) travels with it."""
-    q = {k: quality[k] for k in ("mAP", "rank1")} if quality else None
-    reid_model.save(
-        model,
-        path,
-        name=cfg.model,
-        height=cfg.height,
-        width=cfg.width,
-        num_classes=ds.num_train_ids,
-        dataset=ds.name,
-        recipe=cfg.reid.to_dict(),
-        quality=q,
-    )
+    reid_model.save_trained(model, path, cfg.reid, ds, quality)
 
 
 def bench(

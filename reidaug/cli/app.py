@@ -171,3 +171,27 @@ workers_option = click.option(
     show_default=True,
     help="Data loader processes.",
 )
+
+
+def subset_options(fn):
+    """``--real-per-id``, ``--id-fraction`` and ``--subset-seed``: a seeded subset of the
+    training set, for ``train`` and ``bench-reid`` alike."""
+    fn = click.option(
+        "--subset-seed",
+        type=int,
+        default=None,
+        help="Seed of the --real-per-id / --id-fraction subset [default: 0].",
+    )(fn)
+    fn = click.option(
+        "--id-fraction",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=None,
+        help="Scarce real data: keep this share of the training identities [default: all].",
+    )(fn)
+    return click.option(
+        "--real-per-id",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Scarce real data: keep K images of every training identity (a seeded subset) "
+        "[default: all]; bench-reid refuses shards of a generator trained on more.",
+    )(fn)

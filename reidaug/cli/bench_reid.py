@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 from rich.table import Table
 
-from reidaug.cli.app import App, comma_choices, pass_app, workers_option
+from reidaug.cli.app import App, comma_choices, pass_app, subset_options, workers_option
 from reidaug.cli.data import dataset_option, root_option
 from reidaug.names import ARMS, DEFAULT_ARMS, OPTIMIZERS, REID_RECIPES, SCHEDULERS, TRANSFORMS
 
@@ -143,25 +143,7 @@ RECIPE_HELP = "[default: from --recipe]"
     "baseline-matched (with --mix add: as many images a step as augmented, all real, so a gain "
     "cannot come from the larger batch alone). Only augmented needs --shards.",
 )
-@click.option(
-    "--real-per-id",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Scarce real data: keep K images of every training identity (a seeded subset) "
-    "[default: all].",
-)
-@click.option(
-    "--id-fraction",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=None,
-    help="Scarce real data: keep this share of the training identities [default: all].",
-)
-@click.option(
-    "--subset-seed",
-    type=int,
-    default=None,
-    help="Seed of the --real-per-id / --id-fraction subset [default: 0].",
-)
+@subset_options
 @click.option(
     "--pretrained",
     type=click.Path(dir_okay=False, path_type=Path),

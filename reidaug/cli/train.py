@@ -8,7 +8,7 @@ from typing import get_args
 import click
 from click.core import ParameterSource
 
-from reidaug.cli.app import App, pass_app
+from reidaug.cli.app import App, pass_app, subset_options
 from reidaug.cli.data import annotations_option, dataset_option, root_option
 from reidaug.config import (
     PRESETS,
@@ -195,25 +195,7 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     "image against its target, in every generator stage (0: off, both papers). On Market it "
     "gave the best SSIM of any G1 (+0.02), and blurrier images.",
 )
-@click.option(
-    "--real-per-id",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Scarce real data: keep K images of every training identity (a seeded subset) "
-    "[default: all]; bench-reid refuses shards of a generator trained on more.",
-)
-@click.option(
-    "--id-fraction",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=None,
-    help="Scarce real data: keep this share of the training identities [default: all].",
-)
-@click.option(
-    "--subset-seed",
-    type=int,
-    default=None,
-    help="Seed of the --real-per-id / --id-fraction subset [default: 0].",
-)
+@subset_options
 @click.option(
     "--heatmap",
     type=click.Choice(["pg2", "gaussian"]),

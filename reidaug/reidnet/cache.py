@@ -94,16 +94,6 @@ def cached_model(
     )
     meta = {"height": recipe.height, "width": recipe.width}
     quality = reid_model.evaluate_model(model, ds, meta, device, workers)
-    reid_model.save(
-        model,
-        path,
-        name=recipe.model,
-        height=recipe.height,
-        width=recipe.width,
-        num_classes=ds.num_train_ids,
-        dataset=ds.name,
-        recipe=recipe.to_dict(),
-        quality={k: quality[k] for k in ("mAP", "rank1")},
-    )
+    reid_model.save_trained(model, path, recipe, ds, quality)
     state.unlink(missing_ok=True)
     return path

@@ -75,6 +75,24 @@ def save(
         torch.save(ck, tmp)
 
 
+def save_trained(
+    model: nn.Module, path: Path, recipe, ds: Market1501, quality: dict | None = None
+) -> None:
+    """:func:`save` of a model trained with ``recipe`` (a ``ReidRecipe``) on ``ds``; only the mAP
+    and Rank-1 of ``quality`` (figures on the real queries) travel with it."""
+    save(
+        model,
+        path,
+        name=recipe.model,
+        height=recipe.height,
+        width=recipe.width,
+        num_classes=ds.num_train_ids,
+        dataset=ds.name,
+        recipe=recipe.to_dict(),
+        quality={k: quality[k] for k in ("mAP", "rank1")} if quality else None,
+    )
+
+
 def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """A re-ID checkpoint as ``(model in eval mode, metadata)``; a bad file is a ``UserError``."""
     path = Path(path)
