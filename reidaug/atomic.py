@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from reidaug.errors import UserError, storage_message
+from reidaug.errors import UserError, write_reason
 
 
 def temp_name(path: str | os.PathLike, suffix: str = "") -> Path:
@@ -57,12 +57,9 @@ def _remove(p: Path) -> None:
 def write_error(e: BaseException, path: Path, what: str | None = None, kept: str | None = None):
     """The ``UserError`` of a storage fault while writing ``path`` (``None`` for other errors):
     ``could not write WHAT (reason); KEPT``."""
-    if not isinstance(e, Exception):
+    reason = write_reason(e, path.parent) if isinstance(e, Exception) else None
+    if reason is None:
         return None
-    known = storage_message(e, path.parent)
-    if known is None:
-        return None
-    reason = known.rsplit("(", 1)[-1].rstrip(")") if known.startswith("could not write") else known
     tail = f"; {kept}" if kept else ""
     return UserError(f"could not write {what or path} ({reason}){tail}")
 
@@ -132,7 +129,7 @@ def save_figure(path: str | os.PathLike, fig, dpi: int = 90) -> None:
 def check_writable(path: str | os.PathLike) -> None:
     """Refuse an output file whose folder is missing or read-only, before any long work."""
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent
     if not parent.is_dir():
         raise UserError(f"cannot write {path}: folder {parent} does not exist")
     if path.is_dir():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import types
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Union, get_args, get_origin, get_type_hints
@@ -166,10 +167,11 @@ def with_preset(presets: dict[str, dict], name: str, overrides: dict, cls: type,
 
 
 _FROM_EXTRA = ("id_checkpoint_sha256", "lambda_d3")
-#: ``name: (minimum, maximum or None, what the message asks for)`` of numeric training options.
-_TRAIN_RANGES: dict[str, tuple[float, float | None, str]] = {
+#: ``name: (test of a value, what the message asks for)`` of numeric training options (``None``
+#: always passes: the model's default).
+_TRAIN_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     **{
-        k: (1, None, "1 or more")
+        k: (lambda v: v >= 1, "1 or more")
         for k in (
             "iters1",
             "iters2",
@@ -180,19 +182,20 @@ _TRAIN_RANGES: dict[str, tuple[float, float | None, str]] = {
             "sample_every",
             "checkpoint_every",
             "keep_checkpoints",
+            "real_per_id",
         )
     },
-    "num_scales": (1, 3, "1, 2 or 3"),
-    "real_per_id": (1, None, "1 or more"),
-    "id_fraction": (1e-9, 1.0, "a share in (0, 1]"),
-    "workers": (0, None, "0 or more"),
-    "lr_decay": (0.0, 1.0, "0 to 1"),
-    "ema": (0.0, None, "0 (none) up to, not including, 1"),
-    "beta1": (0.0, 1.0, "0 to 1"),
-    "beta2": (0.0, 1.0, "0 to 1"),
-    "max_seconds": (0.0, None, "a positive number of seconds"),
+    "num_scales": (lambda v: 1 <= v <= 3, "1, 2 or 3"),
+    "id_fraction": (lambda v: 0 < v <= 1, "a share in (0, 1]"),
+    "workers": (lambda v: v >= 0, "0 or more"),
+    "lr": (lambda v: v > 0, "a positive number"),
+    "lr_decay": (lambda v: 0 <= v <= 1, "0 to 1"),
+    "ema": (lambda v: 0 <= v < 1, "0 (none) up to, not including, 1"),
+    "beta1": (lambda v: 0 <= v <= 1, "0 to 1"),
+    "beta2": (lambda v: 0 <= v <= 1, "0 to 1"),
+    "max_seconds": (lambda v: v >= 0, "0 or more seconds"),
     **{
-        k: (0.0, None, "0 or more")
+        k: (lambda v: v >= 0, "0 or more")
         for k in (
             "lambda_l1",
             "lambda_adv",
@@ -306,16 +309,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_types(self, "training option")
         check_choices(self, "training option")
-        for name, (lo, hi, what) in _TRAIN_RANGES.items():
+        for name, (ok, what) in _TRAIN_RANGES.items():
             v = getattr(self, name)
-            if v is not None and not (v >= lo and (hi is None or v <= hi)):
+            if v is not None and not ok(v):
                 raise UserError(f"training option {name} is {v!r}; expected {what}")
-        if self.ema >= 1.0:
-            raise UserError(
-                f"training option ema is {self.ema}; expected 0 (none) up to, not including, 1"
-            )
-        if self.lr is not None and self.lr <= 0:
-            raise UserError(f"training option lr is {self.lr}; expected a positive number")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

@@ -25,15 +25,26 @@ _WRITE_ERRNOS = {
 
 
 def storage_message(e: BaseException, folder: str | os.PathLike | None = None) -> str | None:
-    """One line for an ordinary storage fault (read-only folder, full disk), or ``None``.
+    """One line for an ordinary storage fault (read-only folder, full disk), or ``None``:
+    ``could not write FILE (reason)`` when the error names its file, else the reason."""
+    reason = write_reason(e, folder)
+    if reason is None:
+        return None
+    if isinstance(e, OSError):
+        where = f" {e.filename}" if e.filename else ""
+        return f"could not write{where} ({reason})"
+    return reason
+
+
+def write_reason(e: BaseException, folder: str | os.PathLike | None = None) -> str | None:
+    """Why a write failed, when it is an ordinary storage fault, else ``None``.
 
     Knows ``OSError`` by errno, and the ``RuntimeError`` texts with which torch's and HDF5's
     writers report a failed write; for those, a ``folder`` with (almost) no free space left is
     named a full disk. Call it before removing what the failed write left behind.
     """
     if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
-        where = f" {e.filename}" if e.filename else ""
-        return f"could not write{where} ({_WRITE_ERRNOS[e.errno]})"
+        return _WRITE_ERRNOS[e.errno]
     text = str(e)
     if isinstance(e, RuntimeError) and any(
         k in text.lower()

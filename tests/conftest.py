@@ -1,4 +1,4 @@
-"""Shared fixtures: the embedded dataset (made once per session) and the real Market root."""
+"""Shared fixtures: the embedded dataset (made once per test run) and the real Market root."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from reidaug.device import resolve_device
 from reidaug.errors import UserError
 from reidaug.reidnet import adapter
 from reidaug.reidnet import model as reid_model
-from reidaug.reidnet.train import first_difference, train_reid
+from reidaug.reidnet.train import RealImages, first_difference, train_reid
 from reidaug.synthesis.shards import ShardDataset, check_fits, read_manifest
 
 
@@ -37,16 +37,14 @@ class Mixed(Dataset):
     space; items are ``(image, label, is_synthetic)``."""
 
     def __init__(self, real: Sequence[Item], shards: ShardDataset | None, transform) -> None:
-        self.real, self.shards, self.tf = list(real), shards, transform
+        self.real, self.shards, self.tf = RealImages(real, transform), shards, transform
 
     def __len__(self) -> int:
         return len(self.real) + (len(self.shards) if self.shards is not None else 0)
 
     def __getitem__(self, i: int):
         if i < len(self.real):
-            it = self.real[i]
-            with Image.open(it.path) as im:
-                return self.tf(im.convert("RGB")), it.pid, 0
+            return self.real[i]
         j = i - len(self.real)
         img = self.shards.image(*self.shards.locate(j))
         return self.tf(Image.fromarray(img)), int(self.shards.column("label")[j]), 1
@@ -56,27 +54,19 @@ def check_provenance(shards: ShardDataset, ds: Market1501) -> None:
     """Refuse shards whose generator or synthesis saw a real image outside ``ds``'s training
     subset: the generator's training options must name the same subset, and every source
     image must be in it (a gain could otherwise come from real data the bench withholds)."""
-    wanted = {k: (ds.subset or {}).get(k) for k in ("real_per_id", "id_fraction", "seed")}
+    s = ds.subset
+    wanted = _subset_key(*(s["real_per_id"], s["id_fraction"], s["seed"]) if s else (None,) * 3)
     for attrs in shards.attrs:
         try:
-            training = json.loads(attrs["config"])["training"]
+            t = json.loads(attrs["config"])["training"]
         except (KeyError, TypeError, ValueError):
             raise UserError("shards carry no training options; synthesize them again") from None
-        theirs = {
-            "real_per_id": training.get("real_per_id"),
-            "id_fraction": training.get("id_fraction"),
-            "seed": training.get("subset_seed", 0)
-            if training.get("real_per_id") or training.get("id_fraction")
-            else None,
-        }
-        if wanted["real_per_id"] is None and wanted["id_fraction"] is None:
-            wanted["seed"] = None
+        theirs = _subset_key(t.get("real_per_id"), t.get("id_fraction"), t.get("subset_seed", 0))
         if theirs != wanted:
             raise UserError(
                 "the shards' generator was trained on another training set "
                 f"({_subset_text(theirs)}) than this bench uses ({_subset_text(wanted)}): "
-                "train it with the same "
-                "--real-per-id, --id-fraction and --subset-seed"
+                "train it with the same --real-per-id, --id-fraction and --subset-seed"
             )
     names = {it.path.name for it in ds.train}
     outside = [s for s in shards.column("source").tolist() if s not in names]
@@ -87,12 +77,21 @@ def check_provenance(shards: ShardDataset, ds: Market1501) -> None:
         )
 
 
-def _subset_text(s: dict) -> str:
-    if s.get("real_per_id") is None and s.get("id_fraction") is None:
+def _subset_key(real_per_id, id_fraction, seed) -> dict | None:
+    """A training subset's defining options, ``None`` for the whole training set."""
+    if real_per_id is None and id_fraction is None:
+        return None
+    return {"real_per_id": real_per_id, "id_fraction": id_fraction, "seed": seed}
+
+
+def _subset_text(s: dict | None) -> str:
+    if s is None:
         return "all of it"
-    parts = [f"{s['real_per_id']} per id" if s.get("real_per_id") else "",
-             f"{s['id_fraction']:g} of the ids" if s.get("id_fraction") else "",
-             f"seed {s.get('seed')}"]  # fmt: skip
+    parts = [
+        f"{s['real_per_id']} per id" if s["real_per_id"] else "",
+        f"{s['id_fraction']:g} of the ids" if s["id_fraction"] else "",
+        f"seed {s['seed']}",
+    ]
     return ", ".join(p for p in parts if p)
 
 

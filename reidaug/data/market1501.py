@@ -211,16 +211,20 @@ class Market1501:
             keep += [Item(it.path, label, it.camid, it.raw_pid) for it in imgs]
         keep.sort(key=lambda it: it.path.name)
         self.__dict__["train"] = keep
-        names = "\n".join(it.path.name for it in keep)
         self.subset = {
             "real_per_id": real_per_id,
             "id_fraction": id_fraction,
             "seed": seed,
             "images": len(keep),
             "ids": len(ids),
-            "sha256": hashlib.sha256(names.encode()).hexdigest()[:16],
+            "sha256": self.train_digest(),
         }
         return self.subset
+
+    def train_digest(self) -> str:
+        """What identifies the training split (or subset): a digest of its image names."""
+        names = "\n".join(sorted(it.path.name for it in self.train))
+        return hashlib.sha256(names.encode()).hexdigest()[:16]
 
     @property
     def num_train_ids(self) -> int:

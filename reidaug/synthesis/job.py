@@ -9,6 +9,7 @@ run was interrupted, so the same seed and checkpoint give byte-identical shards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -128,181 +129,154 @@ def synthesize(
         params = SynthesisConfig(out=str(params), **fields)
     log = log or (lambda msg: None)
     n_proc, me = _rank_defaults(params.num_shards, params.shard_index)
-    dev = launch().device(resolve_device(params.device))  # one GPU per torchrun rank
-    gen = load_generator(params.run, params.checkpoint, dev, params.root)
-    cfg = gen.config  # the training's options
+    # the job's folder is locked once its generator and data are known to load, so a bad
+    # --run makes no folder
+    with contextlib.ExitStack() as held:
+        dev = launch().device(resolve_device(params.device))  # one GPU per torchrun rank
+        gen = load_generator(params.run, params.checkpoint, dev, params.root)
+        cfg = gen.config  # the training's options
 
-    ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
-    ds.check_before_run()
-    ds.restrict_train(cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)  # the run's own data
-    sources = ds.train
-    bank = PoseBank.from_annotations([it.name for it in sources], ds.annotations("train"))
-    sampler = PoseSampler(bank, params.poses, params.strategy, params.seed)
-    targets = np.array([sampler.sample(it.name, s) for s, it in enumerate(sources)], dtype=np.int64)
-
-    total = len(sources) * params.poses
-    total_shards = math.ceil(total / params.shard_size)
-    mine = [j for j in range(total_shards) if j % n_proc == me]
-    job = {
-        "reidaug_version": __version__,
-        "model": cfg.model,
-        "checkpoint_sha256": gen.sha256,
-        "dataset": cfg.dataset,
-        "poses": params.poses,
-        "strategy": params.strategy,
-        "seed": params.seed,
-        "shard_size": params.shard_size,
-        "sources": len(sources),
-        "images": total,
-        "subset": ds.subset,
-    }
-    out = Path(params.out)
-    with folder_lock(out, f"synthesize-{me}-of-{n_proc}"):
-        return _write_job(
-            out,
-            job,
-            gen,
-            cfg,
-            ds,
-            sources,
-            bank,
-            targets,
-            total,
-            total_shards,
-            mine,
-            dev,
-            params,
-            progress,
-            log,
+        ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
+        ds.check_before_run()
+        ds.restrict_train(cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)  # the run's own data
+        sources = ds.train
+        bank = PoseBank.from_annotations([it.name for it in sources], ds.annotations("train"))
+        sampler = PoseSampler(bank, params.poses, params.strategy, params.seed)
+        targets = np.array(
+            [sampler.sample(it.name, s) for s, it in enumerate(sources)], dtype=np.int64
         )
 
-
-def _write_job(
-    out,
-    job,
-    gen,
-    cfg,
-    ds,
-    sources,
-    bank,
-    targets,
-    total,
-    total_shards,
-    mine,
-    dev,
-    params,
-    progress,
-    log,
-) -> dict:
-    """The locked part of a job: check the folder's shards, generate and write the missing ones."""
-    shard_size, batch_size, workers = params.shard_size, params.batch_size, params.workers
-    command, seed, poses, recipe = params.command, params.seed, params.poses, gen.recipe
-    out.mkdir(parents=True, exist_ok=True)
-    old = read_manifest(out)
-    listed = {s["file"] for s in old.get("shards", [])}
-    if old:
-        diff = [k for k in JOB_KEYS if old.get(k) != job[k]]
-        if diff:
-            raise UserError(
-                f"{out} holds shards of a different job ({diff[0]}: {old.get(diff[0])} != "
-                f"{job[diff[0]]})"
-            )
-    for p in sorted(out.glob("shard-*.h5")):  # each shard carries its job: never touch another's
-        theirs = _shard_job(p)
-        if theirs is None and p.name in listed:
-            log(f"{p.name} is unreadable (truncated?); it is written again")
-            continue  # one of this job's own shards, damaged after it was written
-        if theirs is None:
-            raise UserError(
-                f"{p} is not a readable reidaug shard; move it away or pick another --out"
-            )
-        diff = [k for k in JOB_KEYS if theirs.get(k) != job[k]]
-        if diff:
-            raise UserError(
-                f"{out} holds shards of a different job ({p.name}: {diff[0]} "
-                f"{theirs.get(diff[0])} != "
-                f"{job[diff[0]]}); nothing was changed"
-            )
-    known = {s["file"]: s["sha256"] for s in old.get("shards", [])}
-    created = os.environ.get("SOURCE_DATE_EPOCH")
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(created) if created else None))
-    attrs = {
-        "reidaug_version": __version__,
-        "model": cfg.model,
-        "checkpoint_sha256": job["checkpoint_sha256"],
-        "config": json.dumps({"job": job, "training": gen.stored_config}, sort_keys=True),
-        "command": command,
-        "created": created,
-        "dataset": cfg.dataset,
-        "seed": seed,
-    }
-    todo, skipped = [], 0
-    for j in mine:
-        p = out / shard_name(j)
-        if p.is_file() and known.get(p.name) == file_sha256(p):
-            skipped += 1
-        else:
-            p.unlink(missing_ok=True)  # unverifiable: written by a run killed before its manifest
-            todo.append(j)
-    if skipped:
-        log(f"{skipped} finished shards verified and skipped")
-    my_total = sum(min(shard_size, total - j * shard_size) for j in todo)
-    done, t0 = 0, time.perf_counter()
-    # One loader over all of this process's shards (no worker start-up per shard); batches never
-    # cross a shard boundary, so every shard is generated in the same batches on every run.
-    batches = [
-        list(range(b, min(b + batch_size, (j + 1) * shard_size, total)))
-        for j in todo
-        for b in range(j * shard_size, min((j + 1) * shard_size, total), batch_size)
-    ]
-    loader = DataLoader(
-        _Jobs(ds, sources, bank, targets, cfg.heatmap),
-        batch_sampler=batches,
-        num_workers=workers if batches else 0,
-        pin_memory=dev.type == "cuda",
-    )
-    images = None
-    for batch in loader:
-        idx = batch["index"].numpy()
-        j = int(idx[0]) // shard_size
-        lo, hi = j * shard_size, min(total, (j + 1) * shard_size)
-        if images is None:
-            images, filled = np.empty((hi - lo, ds.height, ds.width, 3), dtype=np.uint8), 0
-        with torch.no_grad():
-            img = recipe.final(batch["condition"].to(dev), batch["pose"].to(dev))
-        images[idx - lo] = to_uint8(img)
-        filled += len(idx)
-        done += len(idx)
-        if progress:
-            progress(done, my_total, images_s=done / max(time.perf_counter() - t0, 1e-9))
-        if filled < hi - lo:
-            continue
-        s_idx = np.arange(lo, hi) // poses
-        donors = targets[s_idx, np.arange(lo, hi) % poses]
-        write_shard(
-            out / shard_name(j),
-            {
-                "images": images,
-                "pid": [sources[s].raw_pid for s in s_idx],
-                "label": [sources[s].pid for s in s_idx],
-                "camid": [sources[s].camid for s in s_idx],
-                "index": np.arange(lo, hi),
-                "source_name": [sources[s].name for s in s_idx],
-                "target_name": [bank.names[d] for d in donors],
-                "target_keypoints": bank.keypoints[donors],
-            },
-            {**attrs, "shard_index": j},
+        total = len(sources) * params.poses
+        total_shards = math.ceil(total / params.shard_size)
+        mine = [j for j in range(total_shards) if j % n_proc == me]
+        job = {
+            "reidaug_version": __version__,
+            "model": cfg.model,
+            "checkpoint_sha256": gen.sha256,
+            "dataset": cfg.dataset,
+            "poses": params.poses,
+            "strategy": params.strategy,
+            "seed": params.seed,
+            "shard_size": params.shard_size,
+            "sources": len(sources),
+            "images": total,
+            "subset": ds.subset,
+        }
+        out = Path(params.out)
+        held.enter_context(folder_lock(out, f"synthesize-{me}-of-{n_proc}"))
+        shard_size, batch_size, workers = params.shard_size, params.batch_size, params.workers
+        command, seed, poses, recipe = params.command, params.seed, params.poses, gen.recipe
+        old = read_manifest(out)
+        listed = {s["file"] for s in old.get("shards", [])}
+        if old:
+            diff = [k for k in JOB_KEYS if old.get(k) != job[k]]
+            if diff:
+                raise UserError(
+                    f"{out} holds shards of a different job ({diff[0]}: {old.get(diff[0])} != "
+                    f"{job[diff[0]]})"
+                )
+        for p in sorted(
+            out.glob("shard-*.h5")
+        ):  # each shard carries its job: never touch another's
+            theirs = _shard_job(p)
+            if theirs is None and p.name in listed:
+                log(f"{p.name} is unreadable (truncated?); it is written again")
+                continue  # one of this job's own shards, damaged after it was written
+            if theirs is None:
+                raise UserError(
+                    f"{p} is not a readable reidaug shard; move it away or pick another --out"
+                )
+            diff = [k for k in JOB_KEYS if theirs.get(k) != job[k]]
+            if diff:
+                raise UserError(
+                    f"{out} holds shards of a different job ({p.name}: {diff[0]} "
+                    f"{theirs.get(diff[0])} != "
+                    f"{job[diff[0]]}); nothing was changed"
+                )
+        known = {s["file"]: s["sha256"] for s in old.get("shards", [])}
+        created = os.environ.get("SOURCE_DATE_EPOCH")
+        created = time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(created) if created else None)
         )
-        write_manifest(out, job, total_shards, fresh=(shard_name(j),))
-        log(f"wrote {shard_name(j)} ({hi - lo} images)")
+        attrs = {
+            "reidaug_version": __version__,
+            "model": cfg.model,
+            "checkpoint_sha256": job["checkpoint_sha256"],
+            "config": json.dumps({"job": job, "training": gen.stored_config}, sort_keys=True),
+            "command": command,
+            "created": created,
+            "dataset": cfg.dataset,
+            "seed": seed,
+        }
+        todo, skipped = [], 0
+        for j in mine:
+            p = out / shard_name(j)
+            if p.is_file() and known.get(p.name) == file_sha256(p):
+                skipped += 1
+            else:
+                p.unlink(
+                    missing_ok=True
+                )  # unverifiable: written by a run killed before its manifest
+                todo.append(j)
+        if skipped:
+            log(f"{skipped} finished shards verified and skipped")
+        my_total = sum(min(shard_size, total - j * shard_size) for j in todo)
+        done, t0 = 0, time.perf_counter()
+        # One loader over all of this process's shards (no worker start-up per shard); batches never
+        # cross a shard boundary, so every shard is generated in the same batches on every run.
+        batches = [
+            list(range(b, min(b + batch_size, (j + 1) * shard_size, total)))
+            for j in todo
+            for b in range(j * shard_size, min((j + 1) * shard_size, total), batch_size)
+        ]
+        loader = DataLoader(
+            _Jobs(ds, sources, bank, targets, cfg.heatmap),
+            batch_sampler=batches,
+            num_workers=workers if batches else 0,
+            pin_memory=dev.type == "cuda",
+        )
         images = None
-    manifest = write_manifest(out, job, total_shards)
-    return {
-        "written_images": done,
-        "written_shards": len(todo),
-        "skipped_shards": skipped,
-        "total_shards": total_shards,
-        "complete": manifest["complete"],
-        "out": str(out),
-        "images_s": done / max(time.perf_counter() - t0, 1e-9),
-    }
+        for batch in loader:
+            idx = batch["index"].numpy()
+            j = int(idx[0]) // shard_size
+            lo, hi = j * shard_size, min(total, (j + 1) * shard_size)
+            if images is None:
+                images, filled = np.empty((hi - lo, ds.height, ds.width, 3), dtype=np.uint8), 0
+            with torch.no_grad():
+                img = recipe.final(batch["condition"].to(dev), batch["pose"].to(dev))
+            images[idx - lo] = to_uint8(img)
+            filled += len(idx)
+            done += len(idx)
+            if progress:
+                progress(done, my_total, images_s=done / max(time.perf_counter() - t0, 1e-9))
+            if filled < hi - lo:
+                continue
+            s_idx = np.arange(lo, hi) // poses
+            donors = targets[s_idx, np.arange(lo, hi) % poses]
+            write_shard(
+                out / shard_name(j),
+                {
+                    "images": images,
+                    "pid": [sources[s].raw_pid for s in s_idx],
+                    "label": [sources[s].pid for s in s_idx],
+                    "camid": [sources[s].camid for s in s_idx],
+                    "index": np.arange(lo, hi),
+                    "source_name": [sources[s].name for s in s_idx],
+                    "target_name": [bank.names[d] for d in donors],
+                    "target_keypoints": bank.keypoints[donors],
+                },
+                {**attrs, "shard_index": j},
+            )
+            write_manifest(out, job, total_shards, fresh=(shard_name(j),))
+            log(f"wrote {shard_name(j)} ({hi - lo} images)")
+            images = None
+        manifest = write_manifest(out, job, total_shards)
+        return {
+            "written_images": done,
+            "written_shards": len(todo),
+            "skipped_shards": skipped,
+            "total_shards": total_shards,
+            "complete": manifest["complete"],
+            "out": str(out),
+            "images_s": done / max(time.perf_counter() - t0, 1e-9),
+        }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import shutil
 import time
@@ -300,15 +299,9 @@ def _train(cfg, resume, progress, log, identity, changes) -> Path:
     return _run_stages(cfg, run, recipe, selected, data, ds, pos, device, resume, progress, log)
 
 
-def train_digest(ds) -> str:
-    """What identifies a dataset's training split: a digest of its image names."""
-    names = "\n".join(sorted(it.name for it in ds.train))
-    return hashlib.sha256(names.encode()).hexdigest()[:16]
-
-
 def _check_same_dataset(run: Path, cfg: TrainConfig, ds) -> None:
     """Refuse a dataset (a moved ``--root``, say) whose training split is not the run's."""
-    if cfg.train_digest is not None and train_digest(ds) != cfg.train_digest:
+    if cfg.train_digest is not None and ds.train_digest() != cfg.train_digest:
         raise UserError(
             f"{ds.root} holds another training set than {run} was trained on "
             f"({len(ds.train)} images of {ds.num_train_ids} ids now); pass the run's dataset"
@@ -383,7 +376,7 @@ def _create(cfg: TrainConfig, ds, selected: list[int], log) -> tuple[TrainConfig
         cfg,
         root=str(Path(ds.root).resolve()),
         annotations=annotations,
-        train_digest=train_digest(ds),
+        train_digest=ds.train_digest(),
     )
     run = rundir.create(cfg.out, cfg) if dist.is_main() else Path(cfg.out)
     log(f"run directory: {run}")
