@@ -14,7 +14,7 @@ from reidaug.errors import UserError
 
 Variant = Literal["g1-l1", "g1-posemask", "g1-d", "full"]
 StageSel = Literal["1", "2", "all"]
-Skip = Literal["concat", "add"]
+Skip = Literal["concat", "add", "deform"]
 Act = Literal["relu", "elu"]
 Init = Literal["torch", "xavier"]
 Norm = Literal["none", "batch", "instance"]
@@ -67,6 +67,7 @@ CHANGEABLE = (
     "lr_decay",
     "lambda_ssim",
     "lambda_d3",
+    "lambda_nn",
 )
 
 
@@ -77,7 +78,10 @@ class GeneratorShape:
 
     Attributes:
         skip: ``concat`` joins each encoder feature map to the decoder (both papers); ``add``
-            sums them (about half the cost per image, Deformable GAN's and Pose-Transfer's).
+            sums them (about half the cost per image, Deformable GAN's and Pose-Transfer's);
+            ``deform`` adds to each of the first four levels' sums the source image's features
+            warped part by part to the target pose (Deformable GAN's deformable skips), and
+            gives the generator the part-warped source image as an input.
         act: ``relu`` (both papers) or ``elu`` (PG2's released code).
         init: ``torch`` (PyTorch's default) or ``xavier`` (PG2's released code).
         norm: ``none`` (both papers), ``batch`` (Pose-Transfer's generators) or ``instance``.
@@ -205,8 +209,10 @@ _TRAIN_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
             "lambda_d3",
             "lambda_id",
             "lambda_ssim",
+            "lambda_nn",
         )
     },
+    "nn_kernel": (lambda v: v >= 1 and v % 2 == 1, "an odd number of pixels, 1 or more"),
 }
 
 
@@ -281,6 +287,10 @@ class TrainConfig:
     id_checkpoint_sha256: str | None = None
     #: MsCGAN weight of the third discriminator scale (``num_scales 3``)
     lambda_d3: float | None = None
+    #: weight of Deformable GAN's nearest-neighbour L1 (each generated pixel against the
+    #: closest target pixel in a ``nn_kernel`` square), added in every generator stage (0: off)
+    lambda_nn: float = 0.0
+    nn_kernel: int = 3
     #: a seeded subset of the training set (``Market1501.restrict_train``): this many images
     #: of every identity, and this share of the identities; ``None``: all
     real_per_id: int | None = None

@@ -24,6 +24,22 @@ def background_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) 
     return ((target - pred) * mask).abs().mean()
 
 
+def nearest_neighbour_l1(pred: torch.Tensor, target: torch.Tensor, k: int = 3) -> torch.Tensor:
+    """Deformable GAN's nearest-neighbour loss in pixel space: each generated pixel's L1
+    distance (summed over channels) to the closest target pixel in its ``k x k``
+    neighbourhood, the mean over images and pixels; tolerates misalignment of ``k // 2``
+    pixels. The target's border is replicated, so an edge pixel has a full neighbourhood.
+    """
+    if k < 1 or k % 2 == 0:
+        raise ValueError(f"the nearest-neighbour window must be odd and at least 1, got {k}")
+    b, c, h, w = target.shape
+    r = k // 2
+    padded = F.pad(target.float(), (r, r, r, r), mode="replicate")
+    patches = F.unfold(padded, k).view(b, c, k * k, h * w)
+    dist = (pred.float().reshape(b, c, 1, h * w) - patches).abs().sum(1)
+    return dist.amin(1).mean()
+
+
 def ssim_loss(pred: torch.Tensor, target: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
     """``1 - SSIM`` of two image batches in [-1, 1], the mean over images, channels and pixels.
 

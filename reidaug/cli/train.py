@@ -135,7 +135,9 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     default="concat",
     show_default=True,
     help="How the generators' U-Net decoders take the encoder features: concatenated (the "
-    "papers) or added (about half the cost per image on a CPU).",
+    "papers), added (about half the cost per image on a CPU), or added with the source "
+    "person's features warped part by part to the target pose (deform: Deformable GAN's "
+    "deformable skips; the part-warped source image is also an input).",
 )
 @click.option(
     "--act",
@@ -194,6 +196,24 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     help="Weight of 1 - SSIM (the posegan protocol's 11x11 Gaussian window) of each generated "
     "image against its target, in every generator stage (0: off, both papers). On Market it "
     "gave the best SSIM of any G1 (+0.02), and blurrier images.",
+)
+@click.option(
+    "--lambda-nn",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="W",
+    help="Weight of Deformable GAN's nearest-neighbour L1: each generated pixel against the "
+    "closest target pixel in a --nn-kernel square, in every generator stage (0: off).",
+)
+@click.option(
+    "--nn-kernel",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    metavar="K",
+    help="Side of the nearest-neighbour loss's square, in pixels (odd): the misalignment it "
+    "forgives is K // 2 pixels.",
 )
 @subset_options
 @click.option(
@@ -306,6 +326,8 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
             kw[k] = getattr(app, k)
     resume: Path | None = kw.pop("resume")
     given.discard("resume")
+    if "nn_kernel" in given and resume is None and not kw["lambda_nn"]:
+        raise click.UsageError("--nn-kernel sizes the nearest-neighbour loss; add --lambda-nn W")
     if "num_scales" in given and resume is None and kw["model"] == "pg2":
         raise click.UsageError("--num-scales sets MsCGAN's discriminators; add --model mscgan")
     opts = _options(kw, given)

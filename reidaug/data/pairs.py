@@ -138,7 +138,8 @@ class PairDataset(Dataset):
     """Pairs of same-id images as model inputs.
 
     Each item is a dict with ``condition`` and ``target`` (``3xHxW`` in [-1, 1]), ``target_pose``
-    (``18xHxW`` heatmaps), ``target_mask`` (``1xHxW`` in {0, 1}), ``pid``, and with
+    (``18xHxW`` heatmaps), ``target_mask`` (``1xHxW`` in {0, 1}), ``source_keypoints`` and
+    ``target_keypoints`` (``18x2`` float ``(y, x)``, -1 where missing), ``pid``, and with
     ``source_pose=True`` also ``source_pose``. With ``flip=True`` the index space doubles: items
     ``n .. 2n-1`` are the mirrored copies of items ``0 .. n-1``, images and keypoints flipped
     together (left and right joints swapped), so any sampler picks flips deterministically.
@@ -216,12 +217,12 @@ class PairDataset(Dataset):
         a, b = self.pairs[i]
         cond, tgt = self.image(a), self.image(b)
         kb = self.keypoints(b)
-        ka = self.ann.get(a) if self.spec.source_pose else None
+        ka = self.ann.get(a)
+        ka = ka if ka is not None else np.full((K.NUM_KEYPOINTS, 2), K.MISSING)
         if flip:
             cond, tgt = cond[:, ::-1], tgt[:, ::-1]
             kb = K.flip_keypoints(kb, self.width)
-            if ka is not None:
-                ka = K.flip_keypoints(ka, self.width)
+            ka = K.flip_keypoints(ka, self.width)
         item = {
             "condition": to_tensor(np.ascontiguousarray(cond)),
             "target": to_tensor(np.ascontiguousarray(tgt)),
@@ -229,11 +230,12 @@ class PairDataset(Dataset):
                 render_heatmaps(kb, self.height, self.width, self.spec.heatmap)
             ),
             "target_mask": torch.from_numpy(self._mask(b, flip, kb))[None],
+            "source_keypoints": torch.from_numpy(ka.astype(np.float32)),
+            "target_keypoints": torch.from_numpy(kb.astype(np.float32)),
             "pid": torch.tensor(parse_name(b)[0]),
             "index": torch.tensor(i),
         }
         if self.spec.source_pose:
-            ka = ka if ka is not None else np.full((18, 2), K.MISSING)
             item["source_pose"] = torch.from_numpy(
                 render_heatmaps(ka, self.height, self.width, self.spec.heatmap)
             )

@@ -1,5 +1,6 @@
 """``evaluate``: generate a protocol's test pairs with a run's model (or read images already
-generated) and score them, always next to the copy baseline and the real target."""
+generated) and score them, always next to three references: the training-free part warp of the
+condition onto the target pose, the copy baseline and the real target."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from reidaug.config import EvalConfig
 from reidaug.data import build_dataset
 from reidaug.data.pairs import Pair, load_image, protocol_pairs
+from reidaug.data.parts import warp_images
 from reidaug.device import resolve_device
 from reidaug.errors import UserError
 from reidaug.metrics.idp import IdpMetric
@@ -21,6 +23,7 @@ from reidaug.metrics.registry import (
     COPY,
     REAL,
     SCORERS,
+    WARP,
     Batch,
     EvalContext,
     build_scorers,
@@ -43,7 +46,7 @@ register_scorer("idp", IdpMetric)
 
 #: The registered metric names (a live view: a module that registers a scorer adds its name).
 METRICS = SCORERS.keys()
-__all__ = ["COPY", "METRICS", "REAL", "evaluate"]
+__all__ = ["COPY", "METRICS", "REAL", "WARP", "evaluate"]
 
 
 def _image_batches(
@@ -97,9 +100,10 @@ def evaluate(
 
     Returns:
         One record per (metric, protocol, source): ``{"metric", "protocol", "source", "value",
-        "std", "n"}``. Sources are the model's outputs (``G1``, ``G2``) or ``images``, the copy
-        baseline and the real target; scorers may add records of their own (``idp``: the
-        judge's quality on real queries, the training-id top-1 of ``shards``). With a run,
+        "std", "n"}``. Sources are the model's outputs (``G1``, ``G2``) or ``images``, the
+        training-free part warp (``warp``), the copy baseline and the real target; scorers
+        may add records of their own (``idp``: the judge's quality on real queries, the
+        training-id top-1 of ``shards``). With a run,
         records are also appended to ``RUN/metric-<name>.jsonl`` with the checkpoint and time.
 
     Example:
@@ -206,6 +210,9 @@ def _batches(ctx: EvalContext, protocol: str, pairs: list[Pair]) -> Iterator[Bat
             for k, v in arrays.items()
             if k not in untrained
         }
+        source = np.stack([ann[a] for a, _ in chunk])
+        target = np.stack([ann[b] for _, b in chunk])
+        images[WARP] = warp_images(images[COPY], source, target)
         yield Batch(protocol, list(chunk), images, masks)
 
 
@@ -213,7 +220,8 @@ def as_table(records: list[dict]) -> tuple[list[str], list[tuple[str, list[str]]
     """Rows (sources) by columns (``metric [protocol]``), values as text, for display."""
     cols = list(dict.fromkeys(f"{r['metric']} ({r['protocol']})" for r in records))
     srcs = list(dict.fromkeys(r["source"] for r in records))
-    srcs = [s for s in srcs if s not in (COPY, REAL)] + [s for s in (COPY, REAL) if s in srcs]
+    refs = (WARP, COPY, REAL)
+    srcs = [s for s in srcs if s not in refs] + [s for s in refs if s in srcs]
     cell = {}
     for r in records:
         if r["metric"] in ("is", "mis"):

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from reidaug.training.load import Generator
 
 COPY, REAL = "copy baseline", "real target"
+#: the training-free part warp of the condition onto the target pose (a reference row)
+WARP = "warp"
 
 
 @dataclass
@@ -49,7 +51,8 @@ class Batch:
         protocol: ``pg2`` or ``posegan``.
         pairs: the (condition, target) image names.
         images: ``uint8 (N, H, W, 3)`` per source: the model's outputs (``G1``, ``G2``) or
-            ``images``, the copy baseline (the condition) and the real target.
+            ``images``, the training-free part warp, the copy baseline (the condition) and the
+            real target.
         masks: the protocol's evaluation masks of the targets, ``float (N, H, W)`` in {0, 1}.
     """
 

@@ -42,6 +42,7 @@ def mscgan_g1(
         decoder_reduce=True,
         fc_channels=fc_channels,
         shape=shape,
+        source_channels=3 + NUM_KEYPOINTS,
     )
 
 
@@ -64,6 +65,7 @@ def mscgan_g2(
         residual=False,
         zero_out=True,
         shape=shape,
+        source_channels=3 + NUM_KEYPOINTS,
     )
 
 

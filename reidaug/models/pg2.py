@@ -27,6 +27,7 @@ def pg2_g1(
         64,
         image_size,
         shape=shape,
+        source_channels=3 + NUM_KEYPOINTS,
     )
 
 
@@ -51,6 +52,7 @@ def pg2_g2(
         image_size,
         zero_out=True,
         shape=shape,
+        source_channels=3 + NUM_KEYPOINTS,
     )
 
 

@@ -36,8 +36,9 @@ def generate_pairs(
         idx = batch["index"].tolist()
         cond = batch["condition"].to(recipe.device)
         pose = batch["target_pose"].to(recipe.device)
+        kps = [batch[k].to(recipe.device) for k in ("source_keypoints", "target_keypoints")]
         with torch.no_grad():
-            outs = recipe.generate(cond, pose)
+            outs = recipe.generate(cond, pose, *kps)
         arrays = {k: to_uint8(v.clamp(-1, 1)) for k, v in outs.items()}
         arrays["condition"] = to_uint8(batch["condition"])
         arrays["target"] = to_uint8(batch["target"])

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from reidaug import __version__
 from reidaug.config import SynthesisConfig
 from reidaug.data import build_dataset
+from reidaug.data.keypoints import MISSING, NUM_KEYPOINTS
 from reidaug.data.market1501 import Market1501
 from reidaug.data.pairs import load_image, to_tensor, to_uint8
 from reidaug.data.pose import render_heatmaps
@@ -55,7 +56,8 @@ JOB_KEYS = (
 
 
 class _Jobs(Dataset):
-    """Model inputs of job ``i``: source image ``i // poses`` and its target pose's heatmaps."""
+    """Model inputs of job ``i``: source image ``i // poses``, its target pose's heatmaps and
+    both poses' keypoints (a source without an annotation has all keypoints missing)."""
 
     def __init__(
         self, ds: Market1501, sources, bank: PoseBank, targets: np.ndarray, heatmap: str
@@ -67,6 +69,7 @@ class _Jobs(Dataset):
             targets,
             heatmap,
         )
+        self.annotations = ds.annotations("train")
 
     def __len__(self) -> int:
         return self.targets.size
@@ -78,7 +81,15 @@ class _Jobs(Dataset):
         hm = render_heatmaps(
             self.bank.keypoints[donor], self.ds.height, self.ds.width, self.heatmap
         )
-        return {"condition": to_tensor(img), "pose": torch.from_numpy(hm), "index": idx}
+        missing = np.full((NUM_KEYPOINTS, 2), MISSING)
+        source_kps = self.annotations.get(self.sources[s].name, missing)
+        return {
+            "condition": to_tensor(img),
+            "pose": torch.from_numpy(hm),
+            "source_keypoints": torch.from_numpy(source_kps.astype(np.float32)),
+            "target_keypoints": torch.from_numpy(self.bank.keypoints[donor].astype(np.float32)),
+            "index": idx,
+        }
 
 
 def _shard_job(path: Path) -> dict | None:
@@ -243,7 +254,12 @@ def synthesize(
             if images is None:
                 images, filled = np.empty((hi - lo, ds.height, ds.width, 3), dtype=np.uint8), 0
             with torch.no_grad():
-                img = recipe.final(batch["condition"].to(dev), batch["pose"].to(dev))
+                img = recipe.final(
+                    *(
+                        batch[k].to(dev)
+                        for k in ("condition", "pose", "source_keypoints", "target_keypoints")
+                    )
+                )
             images[idx - lo] = to_uint8(img)
             filled += len(idx)
             done += len(idx)

@@ -554,8 +554,9 @@ class _Engine:
     def sample(self, batch: dict[str, torch.Tensor], global_step: int) -> None:
         cond = batch["condition"].to(self.device)
         pose = batch["target_pose"].to(self.device)
+        kps = [batch[k].to(self.device) for k in ("source_keypoints", "target_keypoints")]
         with self.recipe.evaluating():
-            outs = self.recipe.generate(cond, pose)
+            outs = self.recipe.generate(cond, pose, *kps)
         cols = [
             cond,
             rundir.pose_image(pose),

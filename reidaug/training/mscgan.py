@@ -83,16 +83,16 @@ class MsCGANRecipe(PG2Recipe):
             batch["target_mask"],
         )
         lam_bg, lam_l1 = self.opt("lambda_bg"), self.opt("lambda_l1")
+        geo = self._geometry(batch)
         if stage == "1":
-            out = self._g1(cond, pose)
+            out = self._g1(cond, pose, geo)
             loss = l1(out, y) + lam_bg * background_l1(out, y, mask)
             total, logged = self.with_aux_losses(loss, out, y)
             self.update("G1", total)
             return {"loss_G1": loss.item()} | logged
         with torch.no_grad():
-            y1 = self._g1(cond, pose)
-        with self.autocast():
-            fake = y1 + self.nets["G2"](self.to_input(cond, y1)).float()
+            y1 = self._g1(cond, pose, geo)
+        fake = y1 + self.run_generator("G2", geo, cond, y1)
         ds = self.discriminators
         with self.autocast():
             ld = sum(

@@ -11,7 +11,7 @@ from torch import nn
 
 from reidaug.losses import GANLoss, d_loss, l1, pg2_g2_loss, pose_mask_l1
 from reidaug.models import build
-from reidaug.training.recipe import Recipe, Stage, register_recipe
+from reidaug.training.recipe import Geometry, Recipe, Stage, register_recipe
 
 
 class PG2Recipe(Recipe):
@@ -53,9 +53,13 @@ class PG2Recipe(Recipe):
             return [Stage("1", self.cfg.iters1, ("G1", "D"))]
         return [Stage("1", self.cfg.iters1, ("G1",)), Stage("2", self.cfg.iters2, ("G2", "D"))]
 
-    def _g1(self, cond: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-        with self.autocast():
-            return self.nets["G1"](self.to_input(cond, pose)).float()
+    def _g1(self, cond: torch.Tensor, pose: torch.Tensor, geo: Geometry | None) -> torch.Tensor:
+        return self.run_generator("G1", geo, cond, pose)
+
+    def _geometry(self, batch: dict[str, torch.Tensor]) -> Geometry | None:
+        return self.geometry(
+            batch["condition"], batch.get("source_keypoints"), batch.get("target_keypoints")
+        )
 
     def _adversarial(self, gen: str, cond, fake, target, mask) -> dict[str, float]:
         """D step on the detached fake, then the generator step against a frozen D; with
@@ -89,8 +93,9 @@ class PG2Recipe(Recipe):
             batch["target"],
             batch["target_mask"],
         )
+        geo = self._geometry(batch)
         if stage == "1":
-            out = self._g1(cond, pose)
+            out = self._g1(cond, pose, geo)
             if self.cfg.variant == "g1-d":
                 return self._adversarial("G1", cond, out, target, mask)
             loss = (
@@ -100,18 +105,23 @@ class PG2Recipe(Recipe):
             self.update("G1", total)
             return {"loss_G1": loss.item()} | logged
         with torch.no_grad():
-            g1 = self._g1(cond, pose)
-        with self.autocast():
-            fake = g1 + self.nets["G2"](self.to_input(cond, g1)).float()
+            g1 = self._g1(cond, pose, geo)
+        fake = g1 + self.run_generator("G2", geo, cond, g1)
         return self._adversarial("G2", cond, fake, target, mask)
 
     @torch.no_grad()
-    def generate(self, condition: torch.Tensor, pose: torch.Tensor) -> dict[str, torch.Tensor]:
-        g1 = self._g1(condition, pose)
+    def generate(
+        self,
+        condition: torch.Tensor,
+        pose: torch.Tensor,
+        source_keypoints: torch.Tensor | None = None,
+        target_keypoints: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        geo = self.geometry(condition, source_keypoints, target_keypoints)
+        g1 = self._g1(condition, pose, geo)
         out = {"G1": g1}
         if "G2" in self.nets:
-            with self.autocast():
-                out["G2"] = g1 + self.nets["G2"](self.to_input(condition, g1)).float()
+            out["G2"] = g1 + self.run_generator("G2", geo, condition, g1)
         return out
 
 

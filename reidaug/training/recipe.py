@@ -5,18 +5,31 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from reidaug.config import TrainConfig
+from reidaug.data.parts import PartWarp, part_warp, paste_warp
+from reidaug.data.pose import render_heatmaps
 from reidaug.errors import UserError
-from reidaug.losses import ssim_loss
+from reidaug.losses import nearest_neighbour_l1, ssim_loss
 from reidaug.training import distributed as dist
 
 #: The loss weights that only some models' objectives have (``None`` in a config: not given).
 LOSS_WEIGHTS = ("lambda_l1", "lambda_adv", "lambda_bg", "lambda_d1", "lambda_d2")
+
+
+class Geometry(NamedTuple):
+    """What a deformable-skip generator takes besides its plain input: the part geometry of the
+    (source, target) poses, the part-warped source image and the source encoder's input (the
+    source image and its pose heatmaps)."""
+
+    warp: PartWarp
+    warped: torch.Tensor
+    source: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -81,8 +94,17 @@ class Recipe:
         raise NotImplementedError
 
     @torch.no_grad()
-    def generate(self, condition: torch.Tensor, pose: torch.Tensor) -> dict[str, torch.Tensor]:
-        """All intermediate outputs by name (``G1``, ``G2``); the last one is the final image."""
+    def generate(
+        self,
+        condition: torch.Tensor,
+        pose: torch.Tensor,
+        source_keypoints: torch.Tensor | None = None,
+        target_keypoints: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """All intermediate outputs by name (``G1``, ``G2``); the last one is the final image.
+
+        ``source_keypoints`` and ``target_keypoints`` (``(B, 18, 2)`` ``(y, x)``, -1 where
+        missing) are needed by a deformable-skip generator (``skip="deform"``) only."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared helpers
@@ -95,9 +117,10 @@ class Recipe:
         self, loss: torch.Tensor, fake: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """``loss`` (a generator stage's own objective) plus the terms every generator stage
-        may add: ``lambda_id`` times the identity loss and ``lambda_ssim`` times ``1 - SSIM``,
-        each of ``fake`` against ``target``. Returns the total and each weighted term by its
-        logged name (``loss_id``, ``loss_ssim``; none when both weights are 0)."""
+        may add: ``lambda_id`` times the identity loss, ``lambda_ssim`` times ``1 - SSIM`` and
+        ``lambda_nn`` times the nearest-neighbour L1, each of ``fake`` against ``target``.
+        Returns the total and each weighted term by its logged name (``loss_id``,
+        ``loss_ssim``, ``loss_nn``; none when the weights are 0)."""
         terms: dict[str, torch.Tensor] = {}
         if self.cfg.lambda_id:
             if self.identity is None:
@@ -108,6 +131,9 @@ class Recipe:
             terms["loss_id"] = self.cfg.lambda_id * self.identity(fake, target)
         if self.cfg.lambda_ssim:
             terms["loss_ssim"] = self.cfg.lambda_ssim * ssim_loss(fake, target)
+        if self.cfg.lambda_nn:
+            nn_l1 = nearest_neighbour_l1(fake, target, self.cfg.nn_kernel)
+            terms["loss_nn"] = self.cfg.lambda_nn * nn_l1
         for term in terms.values():
             loss = loss + term
         return loss, {k: v.item() for k, v in terms.items()}
@@ -142,10 +168,50 @@ class Recipe:
         """The learning rate the optimiser of ``names[0]`` used last."""
         return float(self.opts[names[0]].param_groups[0]["lr"])
 
-    def final(self, condition: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    def final(
+        self,
+        condition: torch.Tensor,
+        pose: torch.Tensor,
+        source_keypoints: torch.Tensor | None = None,
+        target_keypoints: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The model's final image for a batch, in [-1, 1] (clamped)."""
-        outs = self.generate(condition, pose)
+        outs = self.generate(condition, pose, source_keypoints, target_keypoints)
         return next(reversed(outs.values())).clamp(-1, 1)
+
+    def geometry(
+        self,
+        condition: torch.Tensor,
+        source_keypoints: torch.Tensor | None,
+        target_keypoints: torch.Tensor | None,
+    ) -> Geometry | None:
+        """The deformable skips' inputs for a batch (``None`` for other generators), computed
+        on the fly: batched, it costs a few milliseconds a batch of 16 on a CPU."""
+        if self.cfg.skip != "deform":
+            return None
+        if source_keypoints is None or target_keypoints is None:
+            raise ValueError(
+                "a deformable-skip generator (skip=deform) needs the source and target keypoints"
+            )
+        h, w = condition.shape[-2:]
+        src = source_keypoints.detach().cpu()
+        warp = part_warp(src, target_keypoints.detach().cpu(), h, w)
+        warp = PartWarp(warp.theta.to(condition.device), warp.masks.to(condition.device), {})
+        heatmaps = render_heatmaps(src.round().long().numpy(), h, w, self.cfg.heatmap)
+        source = torch.cat([condition, torch.from_numpy(heatmaps).to(condition.device)], 1)
+        return Geometry(warp, paste_warp(condition, warp), source)
+
+    def run_generator(
+        self, name: str, geometry: Geometry | None, *inputs: torch.Tensor
+    ) -> torch.Tensor:
+        """Generator ``name`` on its input (``inputs`` concatenated; with ``geometry`` also the
+        part-warped source image, the source input and the part warp), in float32."""
+        net = self.nets[name]
+        with self.autocast():
+            if geometry is None:
+                return net(self.to_input(*inputs)).float()
+            x = self.to_input(*inputs, geometry.warped)
+            return net(x, self.to_input(geometry.source), geometry.warp).float()
 
     def train_mode(self, stage: Stage) -> None:
         """Train mode for the networks ``stage`` updates, eval mode for the rest; a generator
