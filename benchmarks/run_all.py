@@ -57,6 +57,13 @@ BENCHMARKS = [
         lambda v: v <= 1.2,
     ),
     (
+        "warping G1 step vs plain G1 step",
+        ["deform_cost.py", "--iters", "16", "--repeat", "5"],
+        "ratio",
+        "<= 1.3",
+        lambda v: v <= 1.3,
+    ),
+    (
         "shard read vs torchreid JPEG read",
         ["reid_io.py", "--poses", "4"],
         "ratio jpeg/shard",
