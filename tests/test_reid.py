@@ -350,3 +350,46 @@ def test_lsro_labels_put_exactly_the_synthetic_images_under_the_uniform_loss(
         else:
             assert len(sizes) == info["steps"] > 0 and set(sizes) == {4}  # 0.25 of 16 per batch
             assert sum(sizes) == info["synthetic_images"]
+
+
+def test_a_registered_torchreid_dataset_gives_real_and_synthetic_images_one_label_space(
+    synth_root, tmp_path
+):
+    """torchreid's own ImageDataManager loads reidaug's registered dataset: the real training
+    images, the exported synthetic ones under their source's label, Market's test split."""
+    from reidaug.reidnet.torchreid_data import register_torchreid
+
+    ds = SyntheticMarket(synth_root)
+    folder = tmp_path / "export" / "bounding_box_train"
+    folder.mkdir(parents=True)
+    src = ds.train[5]
+    shutil.copy(src.path, folder / f"{src.raw_pid:04d}_c2s1_000007_01.jpg")
+    counts = register_torchreid("reidaug_test_aug", synth_root, tmp_path / "export", "synthetic")
+    assert counts == {
+        "real": len(ds.train),
+        "synthetic": 1,
+        "ids": ds.num_train_ids,
+        "query": len(ds.query),
+        "gallery": len(ds.gallery),
+    }
+    tr = adapter._tr()
+    dm = tr.data.ImageDataManager(
+        root=str(tmp_path),
+        sources="reidaug_test_aug",
+        height=128,
+        width=64,
+        use_gpu=False,
+        batch_size_train=4,
+        workers=0,
+    )
+    assert dm.num_train_pids == ds.num_train_ids
+    train_set = dm.train_loader.dataset
+    labels = {p: pid for p, pid, *_ in train_set.train}
+    assert labels[str(folder / f"{src.raw_pid:04d}_c2s1_000007_01.jpg")] == src.pid
+    assert len(train_set.train) == len(ds.train) + 1
+    batch = next(iter(dm.train_loader))
+    assert batch["img"].shape[1:] == (3, 128, 64)
+    # an identity outside the training set is refused, by name
+    (folder / "9999_c1s1_000001_01.jpg").write_bytes(src.path.read_bytes())
+    with pytest.raises(UserError, match="9999_c1s1_000001_01.jpg.*not in the training set"):
+        register_torchreid("reidaug_test_bad", synth_root, tmp_path / "export", "synthetic")

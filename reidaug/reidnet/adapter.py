@@ -156,3 +156,26 @@ def evaluate(
             max_rank=max_rank,
         )
     return np.asarray(cmc), float(mAP)
+
+
+Sample = tuple[str, int, int]
+
+
+def register_dataset(
+    name: str, train: Sequence[Sample], query: Sequence[Sample], gallery: Sequence[Sample]
+) -> None:
+    """Register ``(image path, pid, camid)`` lists as torchreid image dataset ``name``, so that
+    torchreid's own ``ImageDataManager(sources=name)`` and ``Engine`` train on them.
+
+    Training pids must be ``0..N-1`` and cameras 0-based (torchreid's convention); the
+    ``root`` torchreid passes is ignored, since the paths are absolute.
+    """
+    tr = _tr()
+    lists = (list(train), list(query), list(gallery))
+
+    class _Registered(tr.data.ImageDataset):
+        def __init__(self, root: str = "", **kwargs) -> None:
+            super().__init__(*lists, **kwargs)
+
+    _Registered.__name__ = f"Registered_{name}"
+    tr.data.register_image_dataset(name, _Registered)
