@@ -19,6 +19,7 @@ Act = Literal["relu", "elu"]
 Init = Literal["torch", "xavier"]
 Norm = Literal["none", "batch", "instance"]
 Upsample = Literal["paper", "nearest-1x1"]
+DeformOutput = Literal["image", "residual"]
 
 #: Named starting points for ``TrainConfig``; every field stays overridable.
 #: ``paper`` is the papers' setting; ``cpu`` is what reaches the quality floor on a 2-core CPU
@@ -86,6 +87,9 @@ class GeneratorShape:
         init: ``torch`` (PyTorch's default) or ``xavier`` (PG2's released code).
         norm: ``none`` (both papers), ``batch`` (Pose-Transfer's generators) or ``instance``.
         upsample: each paper's decoder upsampling, or ``nearest-1x1`` (PG2's released code).
+        deform_output: with ``skip="deform"``, G1's image is the network's output (``image``)
+            or the part-warped source plus the network's output, which starts at zero
+            (``residual``: the network corrects the warp).
     """
 
     skip: Skip = "concat"
@@ -93,9 +97,14 @@ class GeneratorShape:
     init: Init = "torch"
     norm: Norm = "none"
     upsample: Upsample = "paper"
+    deform_output: DeformOutput = "image"
 
     def __post_init__(self) -> None:
         check_choices(self, "generator option")
+        if self.deform_output != "image" and self.skip != "deform":
+            raise UserError(
+                f"deform_output {self.deform_output} builds on the part warp: use skip deform"
+            )
 
 
 def check_choices(obj: object, what: str) -> None:
@@ -275,6 +284,8 @@ class TrainConfig:
     #: the decoders' upsampling: each paper's (PG2: nearest then 3x3 conv; MsCGAN: transposed
     #: conv) or nearest then a 1x1 conv (PG2's released code)
     upsample: Upsample = "paper"
+    #: ``skip="deform"`` only: G1 paints the image, or corrects the part-warped source
+    deform_output: DeformOutput = "image"
     preset: str = "paper"
     #: identity loss: weight, and the frozen re-ID checkpoint that embeds the images
     lambda_id: float = 0.0
@@ -305,7 +316,9 @@ class TrainConfig:
     @property
     def shape(self) -> GeneratorShape:
         """The generators' shape options as one object."""
-        return GeneratorShape(self.skip, self.act, self.init, self.norm, self.upsample)
+        return GeneratorShape(
+            self.skip, self.act, self.init, self.norm, self.upsample, self.deform_output
+        )
 
     @classmethod
     def from_preset(cls, preset: str = "paper", **overrides) -> TrainConfig:
@@ -323,6 +336,7 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not ok(v):
                 raise UserError(f"training option {name} is {v!r}; expected {what}")
+        _ = self.shape  # the generator options are checked together
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

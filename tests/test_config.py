@@ -19,7 +19,7 @@ from reidaug.models import build
         ("iters1", -5, "training option iters1 is -5; expected 1 or more"),
         ("lambda_l1", -5, "training option lambda_l1 is -5; expected 0 or more"),
         ("flip", "yes", "training option flip is 'yes'; expected true or false"),
-        ("skip", "sum", 'training option skip is "sum"; expected one of: concat, add'),
+        ("skip", "sum", 'training option skip is "sum"; expected one of: concat, add, deform'),
     ],
 )
 def test_a_bad_training_option_is_named_from_python_and_json(tmp_path, field, value, message):

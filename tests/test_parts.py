@@ -7,7 +7,7 @@ import torch
 
 from reidaug.data import SyntheticMarket
 from reidaug.data import keypoints as K
-from reidaug.data.pairs import load_image
+from reidaug.data.pairs import PairDataset, load_image
 from reidaug.data.parts import (
     HEAD,
     LIMBS,
@@ -284,3 +284,22 @@ def test_a_warping_model_synthesizes_from_both_poses(synth_root, tmp_path):
     assert np.array_equal(to_uint8(rec.final(cond, pose, *kps))[0], image)
     other = torch.tensor(np.roll(target, 3, axis=0), dtype=torch.float32)[None]
     assert not np.array_equal(to_uint8(rec.final(cond, pose, kps[0], other))[0], image)
+
+
+def test_a_residual_warping_g1_starts_as_the_part_warp_and_needs_deform(synth_root):
+    from reidaug.config import TrainConfig
+    from reidaug.errors import UserError
+    from reidaug.training import build_recipe
+
+    ds = SyntheticMarket(synth_root)
+    data = PairDataset(ds, ds.test_pairs()[:4], "gallery")
+    batch = {k: torch.stack([data[i][k] for i in range(4)]) for k in data[0]}
+    kps = (batch["source_keypoints"], batch["target_keypoints"])
+    cfg = TrainConfig(dataset="synthetic", width=8, skip="deform", deform_output="residual")
+    rec = build_recipe(cfg, torch.device("cpu"))
+    rec.eval_mode()
+    out = rec.generate(batch["condition"], batch["target_pose"], *kps)
+    warp = paste_warp(batch["condition"], part_warp(*kps, H, W))
+    assert torch.allclose(out["G1"], warp, atol=1e-6) and torch.allclose(out["G2"], warp)
+    with pytest.raises(UserError, match="use skip deform"):
+        TrainConfig(dataset="synthetic", skip="add", deform_output="residual")

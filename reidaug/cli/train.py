@@ -13,6 +13,7 @@ from reidaug.cli.data import annotations_option, dataset_option, root_option
 from reidaug.config import (
     PRESETS,
     Act,
+    DeformOutput,
     Init,
     Norm,
     Skip,
@@ -138,6 +139,14 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     "papers), added (about half the cost per image on a CPU), or added with the source "
     "person's features warped part by part to the target pose (deform: Deformable GAN's "
     "deformable skips; the part-warped source image is also an input).",
+)
+@click.option(
+    "--deform-output",
+    type=click.Choice(get_args(DeformOutput)),
+    default="image",
+    show_default=True,
+    help="With --skip deform: G1 paints the whole image, or adds a correction (starting at "
+    "zero) to the part-warped source image (residual).",
 )
 @click.option(
     "--act",

@@ -13,7 +13,7 @@ from reidaug.models.mscgan import build_mscgan
 from reidaug.models.pg2 import build_pg2
 
 MODELS: dict[str, Callable[..., dict[str, nn.Module]]] = {}
-SHAPE_FIELDS = ("skip", "act", "init", "norm", "upsample")
+SHAPE_FIELDS = ("skip", "act", "init", "norm", "upsample", "deform_output")
 
 
 def register_model(name: str, fn: Callable[..., dict[str, nn.Module]]) -> None:

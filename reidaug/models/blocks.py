@@ -186,6 +186,8 @@ class UNetGenerator(nn.Module):
             part-warped source image) and ``forward`` takes ``source`` and ``warp``.
         source_channels: channels of the source encoder's input (``skip="deform"``; default
             ``in_channels``).
+        warp_residual: with ``skip="deform"``, return the part-warped source (the input's last
+            three channels) plus the network's output, which starts at zero.
     """
 
     def __init__(
@@ -205,6 +207,7 @@ class UNetGenerator(nn.Module):
         zero_out: bool = False,
         shape: GeneratorShape = GeneratorShape(),  # noqa: B008 (frozen, validated)
         source_channels: int | None = None,
+        warp_residual: bool = False,
     ) -> None:
         super().__init__()
         if num_blocks < 1:
@@ -262,7 +265,10 @@ class UNetGenerator(nn.Module):
                 x_ch = cout
         self.conv_out = conv(x_ch, out_channels, act=None)
         init_weights(self, shape.init)
-        if zero_out:
+        if warp_residual and skip != "deform":
+            raise ValueError("warp_residual needs skip=deform (the warped source is its base)")
+        self.warp_residual = warp_residual
+        if zero_out or warp_residual:
             nn.init.zeros_(self.conv_out[0].weight)
             nn.init.zeros_(self.conv_out[0].bias)
 
@@ -274,6 +280,7 @@ class UNetGenerator(nn.Module):
     ) -> torch.Tensor:
         """The image for input ``x``; with ``skip="deform"`` also the source encoder's input
         ``source`` and the part geometry ``warp`` of the (source, target) poses."""
+        base = x[:, -3:] if self.warp_residual else None
         x = self.conv_in(x)
         skips = []
         for i, block in enumerate(self.enc):
@@ -298,7 +305,8 @@ class UNetGenerator(nn.Module):
             x = block(x)
             if j < len(self.up):
                 x = self.up[j](x)
-        return self.conv_out(x)
+        out = self.conv_out(x)
+        return out if base is None else base + out
 
     def _join(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, skip], 1) if self.skip == "concat" else x + skip

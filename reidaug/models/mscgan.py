@@ -43,6 +43,7 @@ def mscgan_g1(
         fc_channels=fc_channels,
         shape=shape,
         source_channels=3 + NUM_KEYPOINTS,
+        warp_residual=shape.deform_output == "residual",
     )
 
 

@@ -28,6 +28,7 @@ def pg2_g1(
         image_size,
         shape=shape,
         source_channels=3 + NUM_KEYPOINTS,
+        warp_residual=shape.deform_output == "residual",
     )
 
 
