@@ -180,7 +180,9 @@ def test_evaluate_command_on_a_tiny_run(runner, tiny_run, tmp_path):
         assert by[("mssim", proto, "real target")]["value"] == pytest.approx(1.0)
         assert by[("ssim", proto, "G1")]["value"] < 0.99
     lines = (tiny_run / "metric-ssim.jsonl").read_text().splitlines()
-    assert len(lines) == 8 and json.loads(lines[0])["checkpoint"].endswith("step-0000004.pt")
+    # 2 protocols x 5 sources (G1, G2, warp, copy baseline, real target)
+    assert len(lines) == 10 and json.loads(lines[0])["checkpoint"].endswith("step-0000004.pt")
+    assert by[("ssim", "posegan", "warp")]["n"] == 12
 
 
 def test_is_mis_fid_with_random_weights(tiny_run):

@@ -247,12 +247,16 @@ def test_a_warping_g1_beats_the_plain_g1_on_sharpness_and_identity_at_equal_step
             metrics=["idp", "sharpness"],
             limit=96,
             device="cpu",
-            reid_recipe={"epochs": 4, "batch_size": 32, "workers": 0},
+            reid_recipe={"epochs": 12, "batch_size": 32, "workers": 0},
         )
         scores[skip] = {(r["metric"], r["source"]): r["value"] for r in recs}
     plain, warping = scores["add"], scores["deform"]
-    for metric in ("lapvar", "hfe", "idp-rank1", "idp-mAP"):
-        assert warping[(metric, "G1")] > plain[(metric, "G1")], (metric, plain, warping)
+    for metric in ("lapvar", "hfe"):  # 1.46 -> 1.97 and 1.14 -> 1.62 when written
+        assert warping[(metric, "G1")] > 1.2 * plain[(metric, "G1")], (metric, plain, warping)
+    # identity: at this size the judge ranks 94 queries (Rank-1 5 against 3 hits, mAP 0.102
+    # against 0.100 when written), too few to ask for a margin; the warping G1 must not lose
+    for metric in ("idp-rank1", "idp-mAP"):
+        assert warping[(metric, "G1")] >= plain[(metric, "G1")], (metric, plain, warping)
     # the reference rows do not depend on the model, and the warp row is there
     assert warping[("idp-rank1", "warp")] == plain[("idp-rank1", "warp")]
 

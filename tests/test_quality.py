@@ -223,5 +223,5 @@ def test_outputs_of_stages_a_checkpoint_never_trained_are_not_scored(synth_root,
     recs = evaluate(
         run=run, protocols=["posegan"], metrics=["ssim"], limit=8, device="cpu", log=said.append
     )
-    assert {r["source"] for r in recs} == {"G1", "copy baseline", "real target"}
+    assert {r["source"] for r in recs} == {"G1", "warp", "copy baseline", "real target"}
     assert any(s.startswith("not trained in step-0000002.pt: D, G2;") for s in said), said
