@@ -103,7 +103,7 @@ def load_generator(
 
     Example:
         >>> g = load_generator("runs/00000-pg2-market1501")  # doctest: +SKIP
-        >>> g.recipe.final(condition, pose).shape  # doctest: +SKIP
+        >>> g.recipe.final(condition, pose, source_kps, target_kps).shape  # doctest: +SKIP
         torch.Size([16, 3, 128, 64])
     """
     dev = device if isinstance(device, torch.device) else resolve_device(device)
