@@ -194,7 +194,9 @@ def part_affines(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tens
     return torch.stack(affines, 1), torch.stack(valid, 1)
 
 
-def _inside_limbs(xy: torch.Tensor, st: torch.Tensor, gx, gy) -> torch.Tensor:
+def _inside_limbs(
+    xy: torch.Tensor, st: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor
+) -> torch.Tensor:
     """``(B, 8, H, W)``: pixel centres inside (or on) each limb's rectangle, from their
     distances along and across its axis (so a mirrored pose gives the mirrored mask)."""
     a2, b2, half = (t.float() for t in _limb_ends(xy, st))
