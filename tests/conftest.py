@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded dataset (made once per test run) and the real Market root."""
+"""Shared fixtures: the embedded dataset (made once for the whole tests package, which is one
+test run) and the real Market root."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def market_root() -> Path | None:
     return root if (root / "annotations").is_dir() else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def real_market() -> Path:
     root = market_root()
     if root is None:
@@ -26,7 +27,7 @@ def real_market() -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small embedded dataset: 12 train ids, 12 test ids."""
     root = tmp_path_factory.mktemp("synth") / "market"
