@@ -15,6 +15,8 @@ STRATEGIES: tuple[str, ...] = ("random", "kmeans", "farthest")
 #: The re-ID bench: named recipes, arms, and torchreid's choices it exposes.
 REID_RECIPES = ("cpu", "gpu")
 ARMS = ("baseline", "augmented", "baseline-matched")
+#: How the bench labels synthetic images.
+LABELS = ("same-id", "lsro", "teacher")
 #: The arms a bench trains unless told otherwise.
 DEFAULT_ARMS = ("baseline", "augmented")
 OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam")

@@ -138,3 +138,127 @@ def test_a_subset_bench_takes_only_shards_of_a_generator_trained_on_that_subset(
     for arm in ("baseline", "augmented"):
         key = json.loads((tmp_path / "b" / f"{arm}-seed1.json").read_text())["key"]
         assert key["subset"] == rep["subset"]  # the same subset for every arm, recorded
+
+
+def test_teacher_and_filter_options_are_checked():
+    with pytest.raises(UserError, match="add baseline to --arms"):
+        _cfg(label="teacher", arms=["augmented"])
+    with pytest.raises(UserError, match="must not be a model the bench trains"):
+        _cfg(min_confidence=0.1, judge_seed=1, seeds=[1, 2])
+    _cfg(min_confidence=0.1, judge="j.pt", judge_seed=1, seeds=[1])  # a given judge is not trained
+    with pytest.raises(UserError, match="--min-confidence must lie in"):
+        _cfg(min_confidence=1.5)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--judge", "j.pt"], "--judge sets the judge of --min-confidence"),
+        (["--teacher-temperature", "2"], "--teacher-temperature shapes --label teacher"),
+        (["--arms", "baseline", "--min-confidence", "0.5"], "which --arms leaves out"),
+    ],
+)
+def test_flags_that_would_change_nothing_are_refused(runner, tmp_path, args, message):
+    r = runner.invoke(cli, ["bench-reid", "--out", str(tmp_path), *args])
+    assert r.exit_code == 2 and message in r.stderr
+
+
+def test_soft_labels_train_against_their_own_row():
+    import torch
+    import torch.nn.functional as F
+
+    from reidaug.reidnet.train import soft_loss
+
+    logits = torch.randn(5, 7)
+    y = torch.tensor([0, 3, 6, 2, 2])
+    assert soft_loss(logits, F.one_hot(y, 7).float()) == pytest.approx(
+        F.cross_entropy(logits, y).item(), abs=1e-6
+    )
+    # synthetic image j (which == j + 1) trains against row j; real images keep ``ce``
+    from reidaug.reidnet.train import batch_loss
+
+    soft = torch.softmax(torch.randn(4, 7), 1)
+    which = torch.tensor([0, 3, 0, 1, 4])
+    ce = torch.nn.CrossEntropyLoss()
+    got = batch_loss(logits, y, which, ce, "teacher", soft)
+    real = F.cross_entropy(logits[[0, 2]], y[[0, 2]]) * 2
+    hand = (real + soft_loss(logits[[1, 3, 4]], soft[[2, 0, 3]]) * 3) / 5
+    assert got.item() == pytest.approx(hand.item(), abs=1e-6)
+    assert batch_loss(logits, y, which, ce).item() == pytest.approx(
+        F.cross_entropy(logits, y).item()
+    )
+
+
+def test_mixed_maps_used_synthetic_images_to_their_shard_rows(synth_root, tmp_path):
+    import torch
+
+    from reidaug.bench.run import Mixed
+    from reidaug.data import SyntheticMarket
+    from reidaug.reidnet.adapter import transforms
+    from reidaug.synthesis.shards import ShardDataset
+
+    ds = SyntheticMarket(synth_root)
+    run = train(tiny(synth_root, tmp_path / "runs", iters1=1, iters2=1))
+    synthesize(tmp_path / "s", run=run, poses=1, shard_size=500, batch_size=32, workers=0)
+    shards = ShardDataset(tmp_path / "s")
+    tf = transforms(128, 64, [])[1]
+    index = np.array([5, 2, 9])
+    m = Mixed(ds.train, shards, tf, index)
+    n = len(ds.train)
+    assert len(m) == n + 3 and m[0][2] == 0
+    for j, k in enumerate(index):
+        x, label, which = m[n + j]
+        assert which == j + 1 and label == int(shards.column("label")[k])
+        from PIL import Image
+
+        want = tf(Image.fromarray(shards.image(*shards.locate(int(k)))))
+        assert torch.equal(x, want)
+
+
+@pytest.mark.slow
+def test_teacher_labels_and_the_confidence_filter(synth_root, tmp_path):
+    import torch
+
+    from reidaug.bench.labels import ShardImages
+    from reidaug.reidnet import model as reid_model
+    from reidaug.synthesis.shards import ShardDataset
+
+    run = train(tiny(synth_root, tmp_path / "runs", iters1=1, iters2=1))
+    shards = tmp_path / "shards"
+    synthesize(shards, run=run, poses=1, shard_size=500, batch_size=32, workers=0)
+    sd = ShardDataset(shards)
+    base = dict(dataset="synthetic", root=str(synth_root), shards=str(shards), epochs=1,
+                batch_size=16, workers=0, device="cpu")  # fmt: skip
+    a = tmp_path / "a"
+    bench(BenchConfig.from_recipe("cpu", out=str(a), label="teacher", teacher_temperature=2.0,
+                                  **base))  # fmt: skip
+    with np.load(a / ".teacher-seed1.npz", allow_pickle=False) as f:
+        soft = f["values"].astype(np.float32)
+        assert json.loads(str(f["key"]))["temperature"] == 2.0
+    assert soft.shape == (len(sd), 12)
+    np.testing.assert_allclose(soft.sum(1), 1, atol=2e-3)  # distributions
+    # ... from the stated model: this seed's baseline, at the stated temperature
+    every = np.arange(len(sd))
+
+    def probs(path, temp):
+        model, meta = reid_model.load(a / path)
+        feats = reid_model.embed(model, ShardImages(sd, every), meta)
+        return torch.softmax(model.classifier(feats) / temp, 1).detach().numpy()
+
+    np.testing.assert_allclose(soft, probs("baseline-seed1.pt", 2.0), atol=2e-3)
+    assert np.abs(soft - probs("augmented-seed1.pt", 2.0)).max() > 1e-2
+
+    # the filter: a judge not trained in this bench, kept = its source-class probability >= c
+    judge = a / "baseline-seed1.pt"
+    conf = probs("baseline-seed1.pt", 1.0)[every, sd.column("label")]
+    c = float(np.median(conf))
+    b = tmp_path / "b"
+    rep = bench(BenchConfig.from_recipe("cpu", out=str(b), min_confidence=c, judge=str(judge),
+                                        seeds=[2], **base))  # fmt: skip
+    f = rep["synthetic_filter"]
+    assert f["kept"] == int((conf >= c).sum()) and f["kept"] + f["dropped"] == len(sd)
+    assert 0 < f["dropped"] < len(sd)
+    assert f"kept {f['kept']} of {len(sd)}" in (b / "report.md").read_text()
+    res = json.loads((b / "augmented-seed2.json").read_text())
+    assert res["key"]["filter"]["min_confidence"] == c
+    assert res["synthetic_pool"] == f["kept"]  # the arm drew only from the kept images

@@ -7,7 +7,7 @@ from typing import Literal
 
 from reidaug.config import with_preset
 from reidaug.errors import UserError
-from reidaug.names import ARMS, DEFAULT_ARMS
+from reidaug.names import ARMS, DEFAULT_ARMS, LABELS
 from reidaug.reidnet.recipe import RECIPE_FIELDS, RECIPES, ReidRecipe, check_recipe
 
 METRIC_KEYS = ("mAP", "rank1", "rank5", "rank10")
@@ -16,7 +16,7 @@ MODEL_FIELDS = ("dataset", *RECIPE_FIELDS)
 #: Fields that define each arm besides those (the augmented arm also its shards).
 ARM_FIELDS = {
     "baseline": (),
-    "augmented": ("label", "synthetic_ratio", "extra_steps", "mix"),
+    "augmented": ("label", "synthetic_ratio", "extra_steps", "mix"),  # + filter_key()
     "baseline-matched": ("synthetic_ratio", "mix"),
 }
 
@@ -45,7 +45,16 @@ class BenchConfig:
     label_smooth: bool = True
     transforms: list[str] = field(default_factory=lambda: ["random_flip"])
     fixbase_epochs: int = 0
-    label: Literal["same-id", "lsro"] = "same-id"
+    #: how synthetic images are labelled: their source's id, LSRO's uniform distribution, or
+    #: the same seed's finished baseline model's ``softmax(logits / teacher_temperature)``
+    label: Literal["same-id", "lsro", "teacher"] = "same-id"
+    teacher_temperature: float = 1.0
+    #: drop synthetic images whose source class gets less than this from ``judge`` (a re-ID
+    #: checkpoint; by default the cached ``cpu``-recipe model of ``judge_seed`` on the same
+    #: training set, a seed the bench does not train)
+    min_confidence: float | None = None
+    judge: str | None = None
+    judge_seed: int = 0
     synthetic_ratio: float = 0.25
     extra_steps: bool = False
     #: ``replace``: synthetic images take a ``synthetic_ratio`` share of each batch of the
@@ -86,8 +95,22 @@ def check_config(cfg: BenchConfig) -> None:
             f"--synthetic-ratio is the synthetic share of the training images and must lie in "
             f"(0, 1), got {cfg.synthetic_ratio}"
         )
-    if cfg.label not in ("same-id", "lsro"):
-        raise UserError(f'unknown label "{cfg.label}"; expected one of: same-id, lsro')
+    if cfg.label not in LABELS:
+        raise UserError(f'unknown label "{cfg.label}"; expected one of: {", ".join(LABELS)}')
+    if not cfg.teacher_temperature > 0:
+        raise UserError(f"--teacher-temperature must be positive, got {cfg.teacher_temperature}")
+    if cfg.label == "teacher" and "augmented" in cfg.arms and "baseline" not in cfg.arms:
+        raise UserError(
+            "--label teacher labels each seed's synthetic images with that seed's baseline "
+            "model; add baseline to --arms"
+        )
+    if cfg.min_confidence is not None and not 0 < cfg.min_confidence < 1:
+        raise UserError(f"--min-confidence must lie in (0, 1), got {cfg.min_confidence}")
+    if cfg.min_confidence is not None and cfg.judge is None and cfg.judge_seed in cfg.seeds:
+        raise UserError(
+            f"--judge-seed {cfg.judge_seed} is one of the bench's --seeds: the judge that filters "
+            "the synthetic images must not be a model the bench trains"
+        )
     if not cfg.seeds:
         raise UserError("--seeds needs at least one seed")
     if len(set(cfg.seeds)) != len(cfg.seeds):

@@ -26,8 +26,15 @@ def read_result(path: Path) -> dict:
         ) from None
 
 
-def build_report(cfg: BenchConfig, out: Path, ds: Market1501, n_synthetic: int) -> dict:
-    """The report of the finished (arm, seed) results in ``out`` for ``cfg``'s seeds and arms."""
+def build_report(
+    cfg: BenchConfig,
+    out: Path,
+    ds: Market1501,
+    n_synthetic: int,
+    synthetic_filter: dict | None = None,
+) -> dict:
+    """The report of the finished (arm, seed) results in ``out`` for ``cfg``'s seeds and arms;
+    ``synthetic_filter`` is what ``--min-confidence`` kept and dropped."""
     runs = {arm: [read_result(out / f"{arm}-seed{s}.json") for s in cfg.seeds] for arm in cfg.arms}
     for rs in runs.values():
         for r in rs:
@@ -47,6 +54,7 @@ def build_report(cfg: BenchConfig, out: Path, ds: Market1501, n_synthetic: int) 
         "train_images": len(ds.train),
         "subset": ds.subset,
         "synthetic_images_available": n_synthetic,
+        "synthetic_filter": synthetic_filter,
         "runs": runs,
         "summary": summary,
         "seconds": round(sum(r["seconds"] for rs in runs.values() for r in rs), 1),
@@ -78,6 +86,28 @@ def arm_info(cfg: BenchConfig, arm: str, n_real: int) -> dict:
         "real_images_per_step": real,
         "synthetic_images_per_step": syn,
     }
+
+
+def label_text(c: dict) -> str:
+    """How synthetic images were labelled, for the report."""
+    if c["label"] == "teacher":
+        return (
+            f"teacher (each seed's baseline model, softmax at temperature "
+            f"{c['teacher_temperature']:g})"
+        )
+    return c["label"]
+
+
+def filter_lines(f: dict | None) -> list[str]:
+    """The report's sentence on ``--min-confidence`` (nothing without it)."""
+    if not f:
+        return []
+    return [
+        f"Synthetic images filtered with --min-confidence {f['min_confidence']:g} (the judge "
+        f"{f['judge']}'s probability of the source id): kept {f['kept']} of {f['available']}, "
+        f"dropped {f['dropped']}.",
+        "",
+    ]
 
 
 def delta_text(d: dict) -> str:
@@ -119,7 +149,7 @@ def write_report(out: Path, report: dict) -> None:
         f"{c['height']}x{c['width']}, {c['epochs']} epochs, batch {c['batch_size']}, {c['optim']} "
         "lr "
         f"{c['lr']:g}, weight decay {c['weight_decay']:g}, {c['scheduler']} schedule, transforms "
-        f"{', '.join(c['transforms'])}, labels {c['label']}, synthetic ratio "
+        f"{', '.join(c['transforms'])}, labels {label_text(c)}, synthetic ratio "
         f"{c['synthetic_ratio']}, "
         f"steps: {report['steps']}, seeds {c['seeds']}, weights: {report['weights']}.",
         "",
@@ -131,6 +161,7 @@ def write_report(out: Path, report: dict) -> None:
             for arm, a in report.get("arms", {}).items()
         ),
         "",
+        *filter_lines(report.get("synthetic_filter")),
         "| arm | mAP | Rank-1 | Rank-5 | Rank-10 |",
         "| --- | --- | --- | --- | --- |",
     ]

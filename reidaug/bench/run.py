@@ -14,40 +14,59 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
 from reidaug.atomic import write_json
 from reidaug.bench.config import ARM_FIELDS, MODEL_FIELDS, BenchConfig
+from reidaug.bench.labels import keep_confident, source_confidence, teacher_labels
 from reidaug.bench.plan import arm_plan, steps_per_epoch
 from reidaug.bench.report import build_report, read_result, write_report
 from reidaug.data import build_dataset
 from reidaug.data.market1501 import Item, Market1501
 from reidaug.device import resolve_device
 from reidaug.errors import UserError
+from reidaug.names import ARMS
 from reidaug.reidnet import adapter
 from reidaug.reidnet import model as reid_model
+from reidaug.reidnet.cache import cached_model
+from reidaug.reidnet.recipe import ReidRecipe
 from reidaug.reidnet.train import RealImages, first_difference, train_reid
 from reidaug.synthesis.shards import ShardDataset, check_fits, read_manifest
+from reidaug.weights import file_sha256
 
 
 class Mixed(Dataset):
-    """Real training images (indices ``0..N-1``) and synthetic ones (``N..N+M-1``), one label
-    space; items are ``(image, label, is_synthetic)``."""
+    """Real training images (indices ``0..N-1``) and synthetic ones (``N..N+M-1``: the shard
+    images at ``index``, all of them by default), one label space; items are
+    ``(image, label, synthetic)`` with ``synthetic`` 0 for a real image and ``j + 1`` for
+    synthetic image ``j``."""
 
-    def __init__(self, real: Sequence[Item], shards: ShardDataset | None, transform) -> None:
+    def __init__(
+        self,
+        real: Sequence[Item],
+        shards: ShardDataset | None,
+        transform,
+        index: np.ndarray | None = None,
+    ) -> None:
         self.real, self.shards, self.tf = RealImages(real, transform), shards, transform
+        if index is None:
+            index = np.arange(len(shards) if shards is not None else 0)
+        self.index = np.asarray(index, np.int64)
 
     def __len__(self) -> int:
-        return len(self.real) + (len(self.shards) if self.shards is not None else 0)
+        return len(self.real) + len(self.index)
 
     def __getitem__(self, i: int):
         if i < len(self.real):
             return self.real[i]
         j = i - len(self.real)
-        img = self.shards.image(*self.shards.locate(j))
-        return self.tf(Image.fromarray(img)), int(self.shards.column("label")[j]), 1
+        k = int(self.index[j])
+        img = self.shards.image(*self.shards.locate(k))
+        return self.tf(Image.fromarray(img)), int(self.shards.column("label")[k]), j + 1
 
 
 def check_provenance(shards: ShardDataset, ds: Market1501) -> None:
@@ -102,7 +121,13 @@ def shards_identity(folder: str | os.PathLike, shards: ShardDataset) -> dict:
     return {**{k: job.get(k) for k in keys}, "images": len(shards)}
 
 
-def result_key(cfg: BenchConfig, arm: str, ds: Market1501, shards_id: dict | None) -> dict:
+def result_key(
+    cfg: BenchConfig,
+    arm: str,
+    ds: Market1501,
+    shards_id: dict | None,
+    synthetic_filter: dict | None = None,
+) -> dict:
     """Everything that alters an (arm, seed) result: old results must match it to be reused."""
     key = {k: getattr(cfg, k) for k in MODEL_FIELDS}
     key |= {"root": str(Path(ds.root).resolve()), "train_images": len(ds.train)}
@@ -111,6 +136,10 @@ def result_key(cfg: BenchConfig, arm: str, ds: Market1501, shards_id: dict | Non
     key |= {k: getattr(cfg, k) for k in ARM_FIELDS[arm]}
     if arm == "augmented":
         key |= {"shards": shards_id}
+        if cfg.label == "teacher":
+            key |= {"teacher_temperature": cfg.teacher_temperature}
+        if synthetic_filter is not None:
+            key |= {"filter": {k: synthetic_filter[k] for k in ("judge_sha256", "min_confidence")}}
     return json.loads(json.dumps(key))  # as stored in JSON (tuples become lists)
 
 
@@ -125,30 +154,39 @@ def train_arm(
     state_path: Path | None = None,
     key: dict | None = None,
     log: Callable[[str], None] | None = None,
+    index: np.ndarray | None = None,
+    soft_targets: torch.Tensor | None = None,
 ) -> tuple[nn.Module, dict]:
     """Train the arm ``tag`` (baseline, augmented, baseline-matched): ``cfg``'s recipe on
-    ``ds.train`` plus, for the augmented arm, ``shards``."""
+    ``ds.train`` plus, for the augmented arm, the ``shards`` images at ``index`` [default: all],
+    labelled by ``soft_targets`` (one row per used image) when ``cfg.label`` is ``teacher``."""
     n_real, b = len(ds.train), cfg.batch_size
     if n_real < b:
         raise UserError(f"--batch-size {b} exceeds the {n_real} training images")
-    n_syn = len(shards) if shards is not None else 0
-    tf_train, _ = adapter.transforms(cfg.height, cfg.width, cfg.transforms)
-    return train_reid(
+    data = Mixed(
+        ds.train, shards, adapter.transforms(cfg.height, cfg.width, cfg.transforms)[0], index
+    )
+    n_syn = len(data) - n_real
+    model, info = train_reid(
         cfg.reid,
-        Mixed(ds.train, shards, tf_train),
+        data,
         ds.num_train_ids,
         lambda epoch: arm_plan(cfg, tag, n_real, n_syn, seed, epoch),
         steps_per_epoch(cfg, n_real, tag == "augmented"),
         seed=seed,
         device=device,
-        label=cfg.label,
+        label=cfg.label if tag == "augmented" else "same-id",
         workers=cfg.workers,
         progress=progress,
         tag=tag,
         state_path=state_path,
         key=key,
         log=log,
+        soft_targets=soft_targets,
     )
+    if tag == "augmented":
+        info["synthetic_pool"] = n_syn  # the synthetic images the arm drew from
+    return model, info
 
 
 def save_model(
@@ -203,9 +241,16 @@ def bench(
         )
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    index, synthetic_filter = None, None
+    if shards is not None and cfg.min_confidence is not None:
+        index, synthetic_filter = filter_synthetic(
+            cfg, ds, shards, shards_id, out, device, progress, log
+        )
+    # the baseline first: with --label teacher it labels the same seed's synthetic images
+    arms = sorted(cfg.arms, key=ARMS.index)
     for seed in cfg.seeds:
-        for arm in cfg.arms:
-            key = result_key(cfg, arm, ds, shards_id)
+        for arm in arms:
+            key = result_key(cfg, arm, ds, shards_id, synthetic_filter)
             res = out / f"{arm}-seed{seed}.json"
             if res.is_file():
                 diff = first_difference(read_result(res).get("key", {}), key)
@@ -219,14 +264,84 @@ def bench(
             log(f"seed {seed}: training the {arm} arm")
             state = out / f".{arm}-seed{seed}.state.pt"
             arm_shards = shards if arm == "augmented" else None
+            soft = None
+            if arm == "augmented" and cfg.label == "teacher":
+                used = index if index is not None else np.arange(len(shards))
+                soft = torch.from_numpy(
+                    teacher_labels(
+                        out / f"baseline-seed{seed}.pt",
+                        shards,
+                        shards_id,
+                        used,
+                        cfg.teacher_temperature,
+                        ds.num_train_ids,
+                        ds.name,
+                        out / f".teacher-seed{seed}.npz",
+                        device,
+                        cfg.workers,
+                        log,
+                    )
+                ).float()
             model, info = train_arm(
-                cfg, ds, arm_shards, seed, device, progress, arm, state, key, log
+                cfg, ds, arm_shards, seed, device, progress, arm, state, key, log, index, soft
             )
             meta = {"height": cfg.height, "width": cfg.width}
             metrics = reid_model.evaluate_model(model, ds, meta, device, cfg.workers)
             save_model(model, out / f"{arm}-seed{seed}.pt", cfg, ds, metrics)
             write_json(res, {"arm": arm, "seed": seed, **metrics, **info, "key": key})
             (out / f".{arm}-seed{seed}.state.pt").unlink(missing_ok=True)
-    report = build_report(cfg, out, ds, len(shards) if shards is not None else 0)
+    report = build_report(cfg, out, ds, len(shards) if shards is not None else 0, synthetic_filter)
     write_report(out, report)
     return report
+
+
+def filter_synthetic(
+    cfg: BenchConfig,
+    ds: Market1501,
+    shards: ShardDataset,
+    shards_id: dict,
+    out: Path,
+    device,
+    progress: Callable[..., None] | None,
+    log: Callable[[str], None],
+) -> tuple[np.ndarray, dict]:
+    """``--min-confidence``: the positions of the synthetic images whose source class gets at
+    least that much from the judge, and what the report says of the filter.
+
+    The default judge is the cached ``cpu``-recipe model of ``cfg.judge_seed`` trained on the
+    bench's own training set (its subset too), so it has seen no real image the arms withhold.
+    """
+    if cfg.judge is not None:
+        judge = Path(cfg.judge)
+    else:
+        subset = None
+        if ds.subset is not None:
+            subset = (cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)
+        judge = cached_model(
+            ReidRecipe.named("cpu"),
+            cfg.dataset,
+            cfg.root,
+            cfg.judge_seed,
+            device,
+            cfg.workers,
+            progress,
+            log,
+            subset,
+        )
+    conf = source_confidence(
+        judge, shards, shards_id, ds.num_train_ids, ds.name, out, device, cfg.workers, log
+    )
+    index = keep_confident(conf, cfg.min_confidence)
+    info = {
+        "judge": str(judge),
+        "judge_sha256": file_sha256(judge),
+        "min_confidence": cfg.min_confidence,
+        "available": len(shards),
+        "kept": len(index),
+        "dropped": len(shards) - len(index),
+    }
+    log(
+        f"--min-confidence {cfg.min_confidence:g}: kept {info['kept']} of {info['available']} "
+        f"synthetic images ({info['dropped']} dropped)"
+    )
+    return index, info

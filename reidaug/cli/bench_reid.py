@@ -10,7 +10,15 @@ from rich.table import Table
 
 from reidaug.cli.app import App, comma_choices, pass_app, subset_options, workers_option
 from reidaug.cli.data import dataset_option, root_option
-from reidaug.names import ARMS, DEFAULT_ARMS, OPTIMIZERS, REID_RECIPES, SCHEDULERS, TRANSFORMS
+from reidaug.names import (
+    ARMS,
+    DEFAULT_ARMS,
+    LABELS,
+    OPTIMIZERS,
+    REID_RECIPES,
+    SCHEDULERS,
+    TRANSFORMS,
+)
 
 
 def _ints(ctx, param, value: str | None) -> list[int] | None:
@@ -99,10 +107,38 @@ RECIPE_HELP = "[default: from --recipe]"
 )
 @click.option(
     "--label",
-    type=click.Choice(["same-id", "lsro"]),
+    type=click.Choice(LABELS),
     default="same-id",
     show_default=True,
-    help="same-id: a synthetic image keeps its source's id; lsro: uniform label distribution.",
+    help="same-id: a synthetic image keeps its source's id; lsro: uniform label distribution; "
+    "teacher: the same seed's finished baseline model's softmax on that image (needs the "
+    "baseline arm; computed once and cached in --out).",
+)
+@click.option(
+    "--teacher-temperature",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Softmax temperature of --label teacher (higher: softer labels) [default: 1].",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Drop synthetic images whose source id gets less than this probability from a judge "
+    "the bench does not train (--judge); the report says how many [default: keep all].",
+)
+@click.option(
+    "--judge",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Re-ID checkpoint of --min-confidence [default: the cached cpu-recipe model of "
+    "--judge-seed on the bench's training set, trained on first use].",
+)
+@click.option(
+    "--judge-seed",
+    type=int,
+    default=None,
+    help="Seed of the default --min-confidence judge; must not be one of --seeds [default: 0].",
 )
 @click.option(
     "--synthetic-ratio",
@@ -160,7 +196,7 @@ RECIPE_HELP = "[default: from --recipe]"
 )
 @pass_app
 def bench_reid_cmd(
-    app: App, dataset, root, shards, recipe, pretrained, out, extra_steps, **kw
+    app: App, dataset, root, shards, recipe, pretrained, out, extra_steps, judge, **kw
 ) -> None:
     """Train a torchreid baseline with and without the synthetic images and compare them.
 
@@ -172,7 +208,7 @@ def bench_reid_cmd(
     from reidaug.bench import BenchConfig, bench
     from reidaug.bench.report import summary_rows
 
-    _refuse_ignored_flags(click.get_current_context(), kw, extra_steps)
+    _refuse_ignored_flags(click.get_current_context(), {**kw, "judge": judge}, extra_steps)
     cfg = BenchConfig.from_recipe(
         recipe,
         dataset=dataset,
@@ -180,6 +216,7 @@ def bench_reid_cmd(
         shards=str(shards) if shards else None,
         out=str(out),
         pretrained=str(pretrained) if pretrained else None,
+        judge=str(judge) if judge else None,
         device=app.device,
         extra_steps=extra_steps,
         **kw,
@@ -210,10 +247,22 @@ def _refuse_ignored_flags(ctx: click.Context, kw: dict, extra_steps: bool) -> No
             flag = "--" + arm_only[0].replace("_", "-")
             raise click.UsageError(f"{flag} shapes the augmented arms, which --arms leaves out")
     if "augmented" not in arms:
-        arm_only = [k for k in ("label", "extra_steps") if k in given]
+        arm_only = [
+            k
+            for k in ("label", "extra_steps", "teacher_temperature", "min_confidence")
+            if k in given
+        ]
         if arm_only:
             flag = "--" + arm_only[0].replace("_", "-")
             raise click.UsageError(f"{flag} shapes the augmented arm, which --arms leaves out")
+    if "teacher_temperature" in given and kw.get("label") != "teacher":
+        raise click.UsageError("--teacher-temperature shapes --label teacher; add it")
+    judge_flags = [k for k in ("judge", "judge_seed") if k in given]
+    if judge_flags and kw.get("min_confidence") is None:
+        flag = "--" + judge_flags[0].replace("_", "-")
+        raise click.UsageError(f"{flag} sets the judge of --min-confidence; add it")
+    if "judge" in given and "judge_seed" in given:
+        raise click.UsageError("--judge-seed picks the default judge; --judge names another")
     if "stepsize" in given and kw.get("scheduler") in (None, "cosine"):
         raise click.UsageError(
             "--stepsize sets the step schedulers' decays; the cosine schedule has none "

@@ -75,19 +75,26 @@ def cached_model(
     workers: int = 1,
     progress: Callable[..., None] | None = None,
     log: Callable[[str], None] | None = None,
+    subset: tuple[int | None, float | None, int] | None = None,
 ) -> Path:
     """The checkpoint of ``recipe`` trained with ``seed`` on the real training set of
-    ``dataset`` at ``root``, from the user cache; trained and cached on first use."""
+    ``dataset`` at ``root``, from the user cache; trained and cached on first use.
+
+    ``subset`` is ``(real_per_id, id_fraction, subset_seed)`` of
+    :meth:`~reidaug.data.market1501.Market1501.restrict_train`: the model then sees only that
+    subset (and is cached apart from the whole set's)."""
     log = log or (lambda m: None)
     ds = build_dataset(dataset, root)
     ds.check_before_run(need_annotations=False)
-    path = reid_model.cache_path(ds.name, ds.root, {**recipe.to_dict(), "seed": seed})
+    kept = ds.restrict_train(*subset) if subset is not None else None
+    extra = {"subset": kept["sha256"]} if kept is not None else {}
+    path = reid_model.cache_path(ds.name, ds.root, {**recipe.to_dict(), "seed": seed, **extra})
     if path.is_file():
         log(f"re-ID model from the cache: {path}")
         return path
     log(f"training the re-ID model once (seed {seed}); it will be cached at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = {**model_key(recipe, ds), "seed": seed}
+    key = {**model_key(recipe, ds), "seed": seed, **extra}
     state = path.with_name(f".{path.stem}.state.pt")
     model, _ = train_real(
         recipe, ds, seed, device, workers, progress, "re-ID model", state, key, log

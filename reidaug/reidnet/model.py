@@ -163,13 +163,18 @@ def embed(
 
 
 @torch.no_grad()
-def classify(model: nn.Module, feats: torch.Tensor) -> torch.Tensor:
-    """Predicted training labels from eval-mode features (torchreid's ``classifier`` head)."""
+def class_logits(model: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    """Training-label logits from eval-mode features (torchreid's ``classifier`` head)."""
     head = getattr(model, "classifier", None)
     if head is None:
         raise UserError(f"{type(model).__name__} has no classifier head")
     device = next(head.parameters()).device
-    return head(feats.to(device)).argmax(1).cpu()
+    return head(feats.to(device)).float().cpu()
+
+
+def classify(model: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    """Predicted training labels from eval-mode features."""
+    return class_logits(model, feats).argmax(1)
 
 
 def evaluate_model(

@@ -28,7 +28,7 @@ from reidaug.errors import UserError
 from reidaug.reidnet import adapter
 from reidaug.reidnet.recipe import ReidRecipe
 
-Label = Literal["same-id", "lsro"]
+Label = Literal["same-id", "lsro", "teacher"]
 #: ``plan(epoch)``: the batches of one epoch, as dataset indices.
 Plan = Callable[[int], list[list[int]]]
 
@@ -36,6 +36,36 @@ Plan = Callable[[int], list[list[int]]]
 def lsro_loss(logits: torch.Tensor) -> torch.Tensor:
     """LSRO (Zheng et al., ICCV 2017): cross-entropy against the uniform label distribution."""
     return -(F.log_softmax(logits, dim=1)).mean(dim=1).mean()
+
+
+def soft_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against given label distributions (a teacher's soft labels)."""
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def batch_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    which: torch.Tensor,
+    ce: nn.Module,
+    label: Label = "same-id",
+    soft_targets: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The mean loss of a batch: ``ce`` on real images (``which == 0``) and, per ``label``, on
+    synthetic image ``j`` (``which == j + 1``): ``ce`` on its source id, LSRO, or the
+    cross-entropy against row ``j`` of ``soft_targets``."""
+    syn = which > 0
+    if label == "same-id" or not syn.any():
+        return ce(logits, y)
+    parts = []
+    if (~syn).any():
+        parts.append(ce(logits[~syn], y[~syn]) * (~syn).sum())
+    if label == "lsro":
+        parts.append(lsro_loss(logits[syn]) * syn.sum())
+    else:
+        t = soft_targets[(which[syn] - 1).cpu()].to(logits.device)
+        parts.append(soft_loss(logits[syn], t) * syn.sum())
+    return sum(parts) / len(y)
 
 
 class RealImages(Dataset):
@@ -97,13 +127,16 @@ def train_reid(
     state_path: Path | None = None,
     key: dict | None = None,
     log: Callable[[str], None] | None = None,
+    soft_targets: torch.Tensor | None = None,
 ) -> tuple[nn.Module, dict]:
     """Train ``recipe`` on ``data`` epoch by epoch, each epoch's batches given by ``plan``.
 
     Args:
-        data: items ``(image tensor, label, is_synthetic)``; the transform is the caller's
+        data: items ``(image tensor, label, synthetic)``; ``synthetic`` is 0 for a real image
+            and ``j + 1`` for synthetic image ``j``; the transform is the caller's
             (``adapter.transforms(recipe.height, recipe.width, recipe.transforms)[0]``).
-        label: ``lsro`` trains synthetic images against the uniform distribution.
+        label: ``lsro`` trains synthetic images against the uniform distribution, ``teacher``
+            against row ``j`` of ``soft_targets`` (one label distribution per synthetic image).
         progress: called as ``progress(step, total_steps, arm=, seed=, epoch=, epochs=, loss=)``.
         state_path: an epoch checkpoint: resumed from when it exists, rewritten after each epoch.
         key: stored in the epoch checkpoint; a checkpoint with another key is refused.
@@ -113,6 +146,8 @@ def train_reid(
         ``(model in eval mode, info)`` with ``steps``, ``real_images``, ``synthetic_images``
         (seen during training), ``seconds`` and the last epoch's mean ``loss``.
     """
+    if label == "teacher" and soft_targets is None:
+        raise ValueError("label='teacher' needs soft_targets")
     seed_everything(seed)
     model = adapter.build_model(recipe.model, num_classes, recipe.pretrained).to(device)
     ce = adapter.cross_entropy(num_classes, recipe.label_smooth)
@@ -150,17 +185,11 @@ def train_reid(
         loader = DataLoader(data, batch_sampler=plan(epoch), num_workers=workers, generator=g)
         model.train()
         losses = []
-        for x, y, syn in loader:
-            x, y, syn = x.to(device), y.to(device), syn.to(device).bool()
+        for x, y, which in loader:
+            x, y, which = x.to(device), y.to(device), which.to(device)
+            syn = which > 0
             logits = model(x)
-            if label == "lsro" and syn.any():
-                parts = []
-                if (~syn).any():
-                    parts.append(ce(logits[~syn], y[~syn]) * (~syn).sum())
-                parts.append(lsro_loss(logits[syn]) * syn.sum())
-                loss = sum(parts) / len(y)
-            else:
-                loss = ce(logits, y)
+            loss = batch_loss(logits, y, which, ce, label, soft_targets)
             if not torch.isfinite(loss):
                 raise UserError(
                     f"re-ID training diverged ({tag} seed {seed}, epoch {epoch + 1}: loss "
