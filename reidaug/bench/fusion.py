@@ -1,0 +1,127 @@
+"""Generation at test time: every query and gallery image is also generated in K canonical
+poses, and its re-ID feature fused with those of its views (PN-GAN, Qian et al., ECCV 2018;
+Pose2ID, CVPR 2025). The free control is flip-averaging: each image's feature averaged with its
+horizontal flip's.
+
+Features are L2-normalised before they are combined and after, so the fused feature of an image
+whose views equal it is its plain feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reidaug.data.keypoints import MISSING, NUM_KEYPOINTS
+from reidaug.data.pairs import to_tensor, to_uint8
+from reidaug.data.pose import render_heatmaps
+from reidaug.errors import UserError
+from reidaug.synthesis.poses import PoseBank, PoseSampler
+
+Fusion = Literal["mean", "max"]
+FUSIONS = ("mean", "max")
+
+
+def l2n(x: torch.Tensor) -> torch.Tensor:
+    """Rows (or the last axis) scaled to unit length."""
+    return F.normalize(x.float(), dim=-1)
+
+
+def flip_average(plain: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
+    """The flip-averaged feature: the normalised mean of the two normalised features."""
+    return l2n(l2n(plain) + l2n(flipped))
+
+
+def fuse(
+    plain: torch.Tensor,
+    views: torch.Tensor,
+    has_views: torch.Tensor | None = None,
+    fusion: Fusion = "mean",
+    weight: float = 1.0,
+) -> torch.Tensor:
+    """Each image's normalised feature fused with its K generated views'.
+
+    Args:
+        plain: ``(N, D)`` features of the images.
+        views: ``(N, K, D)`` features of their views (``K`` may be 0).
+        has_views: ``(N,)`` bool, False where an image has no pose (it keeps its plain feature).
+        fusion: ``mean``: ``weight * plain + sum(views)``; ``max``: the element-wise maximum of
+            the plain feature (times ``weight``) and the views'.
+
+    Returns:
+        ``(N, D)`` unit-length features.
+    """
+    if fusion not in FUSIONS:
+        raise UserError(f'unknown fusion "{fusion}"; expected one of: {", ".join(FUSIONS)}')
+    if not weight >= 0:
+        raise UserError(f"--fusion-weight must be 0 or more, got {weight}")
+    p = l2n(plain)
+    if views.shape[1] == 0:
+        return p
+    v = l2n(views)
+    mean = fusion == "mean"
+    out = l2n(weight * p + v.sum(1) if mean else torch.maximum(weight * p, v.max(1).values))
+    if has_views is not None:
+        out = torch.where(has_views[:, None].to(out.device), out, p)
+    return out
+
+
+def canonical_poses(bank: PoseBank, k: int, seed: int = 0) -> np.ndarray:
+    """The bank indices of ``k`` canonical poses: for each k-means centroid of the normalised
+    training poses, the nearest bank pose (``synthesize --strategy kmeans``'s choice)."""
+    if k < 1:
+        raise UserError(f"--test-poses must be at least 1, got {k}")
+    order = PoseSampler(bank, k, "kmeans", seed).canonical
+    out: list[int] = []
+    for row in order:  # distinct poses, nearest first
+        out.append(next(int(i) for i in row if int(i) not in out))
+    return np.array(out, np.int64)
+
+
+@torch.no_grad()
+def generate_views(
+    recipe,
+    images: Sequence[np.ndarray],
+    source_keypoints: np.ndarray,
+    poses: np.ndarray,
+    heatmap: str,
+    device: torch.device | str = "cpu",
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Each image generated in each target pose: ``(N, K, H, W, 3)`` ``uint8``.
+
+    Args:
+        recipe: a loaded generator's recipe (``load_generator(...).recipe``).
+        images: ``(H, W, 3)`` ``uint8`` images at the generator's size.
+        source_keypoints: ``(N, 18, 2)`` their keypoints (``-1`` where missing).
+        poses: ``(K, 18, 2)`` the target poses.
+    """
+    n, k = len(images), len(poses)
+    if not n or not k:
+        return np.zeros((n, k, 0, 0, 3), np.uint8)
+    h, w = images[0].shape[:2]
+    heat = torch.stack([torch.from_numpy(render_heatmaps(p, h, w, heatmap)) for p in poses]).to(
+        device
+    )
+    tgt = torch.from_numpy(np.asarray(poses, np.float32)).to(device)
+    out = np.empty((n, k, h, w, 3), np.uint8)
+    jobs = [(i, j) for i in range(n) for j in range(k)]
+    for b in range(0, len(jobs), batch_size):
+        part = jobs[b : b + batch_size]
+        ii = [i for i, _ in part]
+        jj = torch.tensor([j for _, j in part], device=device)
+        cond = torch.stack([to_tensor(images[i]) for i in ii]).to(device)
+        src = torch.from_numpy(np.asarray(source_keypoints, np.float32)[ii]).to(device)
+        img = recipe.final(cond, heat[jj], src, tgt[jj])
+        for (i, j), x in zip(part, to_uint8(img), strict=True):
+            out[i, j] = x
+    return out
+
+
+def missing_keypoints(n: int) -> np.ndarray:
+    """``n`` poses with every keypoint missing."""
+    return np.full((n, NUM_KEYPOINTS, 2), MISSING, np.int64)
