@@ -82,3 +82,96 @@ def test_an_identity_generator_gives_views_equal_to_the_image():
     assert views.shape == (5, 3, 16, 8, 3)
     for i, im in enumerate(images):
         assert all((views[i, j] == im).all() for j in range(3))
+
+
+def test_every_test_image_of_the_embedded_dataset_gets_its_fused_feature(synth_root, tmp_path):
+    from reidaug.bench.fusion import ROWS, fused_rows, test_time_features
+    from reidaug.data import SyntheticMarket
+    from reidaug.data.pairs import load_image
+    from reidaug.reidnet import adapter
+    from reidaug.synthesis.poses import PoseBank
+    from reidaug.training import train
+    from reidaug.training.load import load_generator
+    from tests.helpers import tiny
+
+    ds = SyntheticMarket(synth_root)
+    gen = load_generator(train(tiny(synth_root, tmp_path / "runs", iters1=1, iters2=1)))
+    bank = PoseBank.from_annotations([it.name for it in ds.train], ds.annotations("train"))
+    poses = bank.keypoints[canonical_poses(bank, 3)]
+    items = [*ds.query, *ds.gallery]
+    ann = ds.annotations("gallery")
+    kps = np.stack([ann.get(it.name, np.full((18, 2), -1)) for it in items])
+    reid = adapter.build_model("osnet_x0_25", ds.num_train_ids)
+    meta = {"height": 128, "width": 64, "num_classes": ds.num_train_ids}
+    images = [load_image(it.path, ds.height, ds.width) for it in items]
+    f = test_time_features(reid.eval(), meta, images, kps, gen.recipe, poses, "pg2", chunk=16)
+    has = f["has_pose"]
+    assert has.sum() > 0 and len(has) == len(items)
+    assert f["views"].shape[:2] == (len(items), 3)
+    assert (f["views"][has].norm(dim=-1) > 0).all() and (f["views"][~has] == 0).all()
+    rows = fused_rows(f)
+    assert list(rows) == list(ROWS)
+    for feat in rows.values():
+        assert feat.shape == f["plain"].shape and torch.allclose(feat.norm(dim=1), torch.ones(1))
+    assert torch.allclose(rows["pose-fused"][~has], rows["plain"][~has])
+    assert not torch.allclose(rows["pose-fused"][has], rows["plain"][has])
+
+
+@pytest.fixture(scope="module")
+def fusion_setup(synth_root, tmp_path_factory):
+    """A tiny generator and two untrained re-ID checkpoints of the embedded dataset."""
+    from reidaug.data import SyntheticMarket
+    from reidaug.reidnet import adapter
+    from reidaug.reidnet import model as reid_model
+    from reidaug.training import train
+    from tests.helpers import tiny
+
+    tmp = tmp_path_factory.mktemp("fusion")
+    run = train(tiny(synth_root, tmp / "runs", iters1=1, iters2=1))
+    ds = SyntheticMarket(synth_root)
+    cks = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        net = adapter.build_model("osnet_x0_25", ds.num_train_ids)
+        path = tmp / f"reid{seed}.pt"
+        reid_model.save(net, path, name="osnet_x0_25", height=128, width=64,
+                        num_classes=ds.num_train_ids, dataset=ds.name, recipe={})  # fmt: skip
+        cks.append(path)
+    return run, cks, tmp
+
+
+def test_pose_fusion_ranks_four_rows_and_reuses_its_cache(fusion_setup, monkeypatch):
+    from reidaug.bench import fusion, testtime
+    from reidaug.bench.testtime import FusionConfig, pose_fusion
+
+    run, (a, b), tmp = fusion_setup
+    cfg = FusionConfig(generator=str(run), poses=2, estimator="none")
+    calls = []
+    real = fusion.generate_views
+    monkeypatch.setattr(fusion, "generate_views", lambda *x, **k: calls.append(1) or real(*x, **k))
+    first = pose_fusion([a], cfg, tmp / "cache")
+    rows = first["rows"][str(a)]
+    assert list(rows) == ["plain", "flip-averaged", "pose-fused", "pose-fused + flip"]
+    assert first["poses"]["none"] > 0 and first["poses"]["shipped"] > 0
+    assert len(first["canonical"]) == 2 and calls
+    calls.clear()
+    again = pose_fusion([a], cfg, tmp / "cache")  # a second run generates nothing
+    assert not calls and again["rows"] == first["rows"]
+    pose_fusion([b], cfg, tmp / "cache")  # another checkpoint is not served a's features
+    assert calls
+    # a cache file holding another checkpoint's features is refused, not used
+    fa = sorted((tmp / "cache").glob(".fusion-reid0-*.npz"))[0]
+    fb = sorted((tmp / "cache").glob(".fusion-reid1-*.npz"))[0]
+    fb.write_bytes(fa.read_bytes())
+    with pytest.raises(testtime.UserError, match="holds features of another"):
+        pose_fusion([b], cfg, tmp / "cache")
+
+
+def test_no_test_poses_gives_the_plain_ranking(fusion_setup):
+    from reidaug.bench.testtime import FusionConfig, pose_fusion
+
+    run, (a, _), tmp = fusion_setup
+    out = pose_fusion([a], FusionConfig(generator=str(run), poses=0, estimator="none"), tmp / "c0")
+    rows = out["rows"][str(a)]
+    assert rows["pose-fused"] == rows["plain"]
+    assert rows["pose-fused + flip"] == rows["flip-averaged"]

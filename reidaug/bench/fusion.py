@@ -16,10 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reidaug.data.keypoints import MISSING, NUM_KEYPOINTS
+from reidaug.data.keypoints import MISSING, NUM_KEYPOINTS, is_valid_pose
 from reidaug.data.pairs import to_tensor, to_uint8
 from reidaug.data.pose import render_heatmaps
 from reidaug.errors import UserError
+from reidaug.reidnet.model import embed
 from reidaug.synthesis.poses import PoseBank, PoseSampler
 
 Fusion = Literal["mean", "max"]
@@ -125,3 +126,80 @@ def generate_views(
 def missing_keypoints(n: int) -> np.ndarray:
     """``n`` poses with every keypoint missing."""
     return np.full((n, NUM_KEYPOINTS, 2), MISSING, np.int64)
+
+
+@torch.no_grad()
+def test_time_features(
+    reid: torch.nn.Module,
+    meta: dict,
+    images: Sequence[np.ndarray],
+    keypoints: np.ndarray,
+    recipe,
+    poses: np.ndarray,
+    heatmap: str,
+    device: torch.device | str = "cpu",
+    chunk: int = 256,
+    progress=None,
+) -> dict[str, torch.Tensor]:
+    """The features the four rankings need, computed chunk by chunk.
+
+    Args:
+        images: ``uint8`` images at the generator's size.
+        keypoints: ``(N, 18, 2)`` their poses; an image with no shoulder and hip gets no views.
+        poses: ``(K, 18, 2)`` canonical target poses.
+        progress: called as ``progress(done, total)`` over the images.
+
+    Returns:
+        ``plain`` and ``flipped`` ``(N, D)``, ``views`` and ``views_flipped`` ``(N, K, D)``
+        (zeros where an image has no pose) and ``has_pose`` ``(N,)``.
+    """
+    n, k = len(images), len(poses)
+    has = torch.tensor([bool(is_valid_pose(kp)) for kp in keypoints], dtype=torch.bool)
+    out: dict[str, list[torch.Tensor]] = {"plain": [], "flipped": [], "views": [], "vflip": []}
+    for lo in range(0, n, chunk):
+        part = [np.asarray(images[i]) for i in range(lo, min(n, lo + chunk))]
+        out["plain"].append(embed(reid, part, meta, device))
+        out["flipped"].append(embed(reid, [im[:, ::-1] for im in part], meta, device))
+        d = out["plain"][-1].shape[1]
+        views = torch.zeros(len(part), k, d)
+        vflip = torch.zeros(len(part), k, d)
+        idx = [i for i in range(len(part)) if has[lo + i]]
+        if idx and k:
+            src = keypoints[lo + np.array(idx)]
+            gen = generate_views(recipe, [part[i] for i in idx], src, poses, heatmap, device)
+            flat = list(gen.reshape(-1, *gen.shape[2:]))
+            views[idx] = embed(reid, flat, meta, device).reshape(len(idx), k, d)
+            vflip[idx] = embed(reid, [im[:, ::-1] for im in flat], meta, device).reshape(
+                len(idx), k, d
+            )
+        out["views"].append(views)
+        out["vflip"].append(vflip)
+        if progress:
+            progress(min(n, lo + chunk), n)
+    res = {key: torch.cat(v) for key, v in out.items()}
+    return {
+        "plain": res["plain"],
+        "flipped": res["flipped"],
+        "views": res["views"],
+        "views_flipped": res["vflip"],
+        "has_pose": has,
+    }
+
+
+ROWS = ("plain", "flip-averaged", "pose-fused", "pose-fused + flip")
+
+
+def fused_rows(
+    f: dict[str, torch.Tensor], fusion: Fusion = "mean", weight: float = 1.0
+) -> dict[str, torch.Tensor]:
+    """The four features of every image: plain, flip-averaged, pose-fused and pose-fused with
+    every image and view flip-averaged."""
+    has = f["has_pose"]
+    fused = fuse(f["plain"], f["views"], has, fusion, weight)
+    fused_flip = fuse(f["flipped"], f["views_flipped"], has, fusion, weight)
+    return {
+        "plain": l2n(f["plain"]),
+        "flip-averaged": flip_average(f["plain"], f["flipped"]),
+        "pose-fused": fused,
+        "pose-fused + flip": flip_average(fused, fused_flip),
+    }
