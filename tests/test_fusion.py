@@ -175,3 +175,56 @@ def test_no_test_poses_gives_the_plain_ranking(fusion_setup):
     rows = out["rows"][str(a)]
     assert rows["pose-fused"] == rows["plain"]
     assert rows["pose-fused + flip"] == rows["flip-averaged"]
+
+
+@pytest.mark.slow
+def test_a_bench_ranks_every_model_four_ways(synth_root, fusion_setup, tmp_path):
+    from reidaug.bench import BenchConfig, bench
+
+    run, _, _ = fusion_setup
+    cfg = BenchConfig.from_recipe(
+        "cpu", dataset="synthetic", root=str(synth_root), epochs=1, batch_size=16, workers=0,
+        out=str(tmp_path / "b"), device="cpu", arms=["baseline"], seeds=[1, 2], test_poses=2,
+        test_generator=str(run), pose_estimator="none",
+    )  # fmt: skip
+    rep = bench(cfg)
+    tt = rep["test_time"]
+    assert [r["seed"] for r in tt["runs"]["baseline"]] == [1, 2]
+    assert set(tt["summary"]["baseline"]) == {
+        "plain", "flip-averaged", "pose-fused", "pose-fused + flip"
+    }  # fmt: skip
+    pd = tt["paired_vs_flip"]["baseline"]["pose-fused"]["mAP"]
+    runs = tt["runs"]["baseline"]
+    want = [r["pose-fused"]["mAP"] - r["flip-averaged"]["mAP"] for r in runs]
+    assert pd["per_seed"] == pytest.approx(want)
+    # the plain row ranks the model's own normalised features of the image files
+    from reidaug.data import SyntheticMarket
+    from reidaug.reidnet import adapter
+    from reidaug.reidnet import model as reid_model
+
+    ds = SyntheticMarket(synth_root)
+    net, meta = reid_model.load(tmp_path / "b" / "baseline-seed2.pt")
+    qf, gf = (l2n(reid_model.embed(net, items, meta)) for items in (ds.query, ds.gallery))
+    pids = [[i.pid for i in s] for s in (ds.query, ds.gallery)]
+    cams = [[i.camid for i in s] for s in (ds.query, ds.gallery)]
+    _, mAP = adapter.evaluate(qf, gf, *pids, *cams)
+    assert runs[1]["plain"]["mAP"] == pytest.approx(mAP, abs=2e-3)
+    assert runs[1]["plain"]["mAP"] != pytest.approx(runs[0]["plain"]["mAP"], abs=1e-6)
+    md = (tmp_path / "b" / "report.md").read_text()
+    assert "Test-time pose fusion: 2 canonical poses" in md
+    assert "| baseline | pose-fused - flip-averaged, 95 % CI |" in md
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--fusion", "max"], "--fusion shapes test-time pose fusion; add --test-poses K"),
+        (["--test-generator", "runs/x"], "--test-generator shapes test-time pose fusion"),
+        (["--test-poses", "8"], "--test-poses needs --test-generator RUN"),
+    ],
+)
+def test_fusion_flags_without_fusion_are_refused(runner, tmp_path, args, message):
+    from reidaug.cli import cli
+
+    r = runner.invoke(cli, ["bench-reid", "--arms", "baseline", "--out", str(tmp_path), *args])
+    assert r.exit_code == 2 and message in r.stderr

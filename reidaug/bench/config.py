@@ -66,6 +66,14 @@ class BenchConfig:
     real_per_id: int | None = None
     id_fraction: float | None = None
     subset_seed: int = 0
+    #: test-time pose fusion of every trained model: each query and gallery image also
+    #: generated in ``test_poses`` canonical poses by ``test_generator`` (a run directory)
+    test_poses: int = 0
+    test_generator: str | None = None
+    fusion: str = "mean"
+    fusion_weight: float = 1.0
+    test_annotations: str | None = None
+    pose_estimator: str = "auto"
     seeds: list[int] = field(default_factory=lambda: [1])
     arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))
     pretrained: str | None = None
@@ -129,5 +137,11 @@ def check_config(cfg: BenchConfig) -> None:
         )
     if cfg.extra_steps and cfg.mix == "add":
         raise UserError("--extra-steps adds steps to --mix replace; --mix add adds images instead")
+    if cfg.test_poses < 0:
+        raise UserError(f"--test-poses must be 0 or more, got {cfg.test_poses}")
+    if cfg.test_poses and cfg.test_generator is None:
+        raise UserError("--test-poses needs --test-generator RUN, the generator of the views")
+    if cfg.fusion not in ("mean", "max"):
+        raise UserError(f'unknown fusion "{cfg.fusion}"; expected one of: mean, max')
     if cfg.workers < 0:
         raise UserError(f"--workers must be 0 or more, got {cfg.workers}")

@@ -138,6 +138,36 @@ def summary_rows(report: dict) -> list[tuple[str, list[str]]]:
     return rows
 
 
+def test_time_lines(tt: dict | None) -> list[str]:
+    """The report's test-time section: four rows per arm and the paired deltas against
+    flip-averaging (nothing without ``--test-poses``)."""
+    if not tt:
+        return []
+    src = ", ".join(f"{v} {k}" for k, v in tt["pose_sources"].items() if v)
+    lines = [
+        "",
+        f"## Test-time pose fusion: {tt['poses']} canonical poses, {tt['fusion']} fusion "
+        f"(weight {tt['fusion_weight']:g} for the original)",
+        "",
+        f"Generator: {tt['generator']}. Test-image poses: {src} (an image with none keeps "
+        "its plain feature).",
+        "",
+        "| arm | features | mAP | Rank-1 | Rank-5 | Rank-10 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for arm, rows in tt["summary"].items():
+        for row, m in rows.items():
+            cells = [f"{100 * m[k]['mean']:.1f} ± {100 * m[k]['std']:.1f}" for k in METRIC_KEYS]
+            lines.append(f"| {arm} | {row} | " + " | ".join(cells) + " |")
+    for arm, rows in tt["paired_vs_flip"].items():
+        for row, pd in rows.items():
+            cells = [delta_text(pd[k]) for k in METRIC_KEYS]
+            lines.append(f"| {arm} | {row} - flip-averaged, 95 % CI | " + " | ".join(cells) + " |")
+    for ck, t in tt["timing"].items():
+        lines += ["", f"Views and features of {Path(ck).name}: {t['images_s']} images/s."]
+    return lines
+
+
 def write_report(out: Path, report: dict) -> None:
     """``report.json``, ``report.md`` and ``cmc.png``, each written to a temp file and renamed."""
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +209,7 @@ def write_report(out: Path, report: dict) -> None:
             'Each interval is a Student-t 95 % interval over the seeds; "detects" is the '
             "smallest true difference the run finds with 80 % power (paired t-test).",
         ]
+    lines += test_time_lines(report.get("test_time"))
     lines += ["", f"Training time: {report['seconds'] / 60:.1f} min over all runs."]
     write_text(out / "report.md", "\n".join(lines) + "\n")
     import matplotlib

@@ -21,10 +21,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from reidaug.atomic import write_json
-from reidaug.bench.config import ARM_FIELDS, MODEL_FIELDS, BenchConfig
+from reidaug.bench.config import ARM_FIELDS, METRIC_KEYS, MODEL_FIELDS, BenchConfig
+from reidaug.bench.fusion import ROWS
 from reidaug.bench.labels import keep_confident, source_confidence, teacher_labels
 from reidaug.bench.plan import arm_plan, steps_per_epoch
 from reidaug.bench.report import build_report, read_result, write_report
+from reidaug.bench.stats import mean_std, paired_delta
+from reidaug.bench.testtime import FusionConfig, pose_fusion
 from reidaug.data import build_dataset
 from reidaug.data.market1501 import Item, Market1501
 from reidaug.device import resolve_device
@@ -291,8 +294,73 @@ def bench(
             write_json(res, {"arm": arm, "seed": seed, **metrics, **info, "key": key})
             (out / f".{arm}-seed{seed}.state.pt").unlink(missing_ok=True)
     report = build_report(cfg, out, ds, len(shards) if shards is not None else 0, synthetic_filter)
+    if cfg.test_poses:
+        report["test_time"] = test_time_report(cfg, ds, out, device, progress, log)
     write_report(out, report)
     return report
+
+
+def test_time_report(
+    cfg: BenchConfig,
+    ds: Market1501,
+    out: Path,
+    device,
+    progress: Callable[..., None] | None,
+    log: Callable[[str], None],
+) -> dict:
+    """The four rankings (plain, flip-averaged, pose-fused, pose-fused + flip) of every
+    (arm, seed) model, mean ± std per arm, and each pose-fused row's paired delta against
+    flip-averaging."""
+    fcfg = FusionConfig(
+        generator=cfg.test_generator,
+        poses=cfg.test_poses,
+        fusion=cfg.fusion,
+        weight=cfg.fusion_weight,
+        annotations=cfg.test_annotations,
+        estimator=cfg.pose_estimator,
+    )
+    models = {(arm, s): out / f"{arm}-seed{s}.pt" for arm in cfg.arms for s in cfg.seeds}
+
+    def report(done, total, **kw):
+        if progress:
+            progress(done, total, arm="test-time views", seed="-", epoch=0, epochs=0, loss=0.0)
+
+    subset = None
+    if ds.subset is not None:
+        subset = (cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)
+    res = pose_fusion(
+        list(models.values()), fcfg, out, cfg.dataset, cfg.root, device, report, log, subset
+    )
+    runs = {
+        arm: [{"seed": s, **res["rows"][str(models[arm, s])]} for s in cfg.seeds]
+        for arm in cfg.arms
+    }
+    summary = {
+        arm: {row: {k: mean_std([r[row][k] for r in rs]) for k in METRIC_KEYS} for row in ROWS}
+        for arm, rs in runs.items()
+    }
+    paired = {
+        arm: {
+            row: {
+                k: paired_delta([r["flip-averaged"][k] for r in rs], [r[row][k] for r in rs])
+                for k in METRIC_KEYS
+            }
+            for row in ROWS[2:]
+        }
+        for arm, rs in runs.items()
+    }
+    return {
+        "generator": cfg.test_generator,
+        "poses": cfg.test_poses,
+        "fusion": cfg.fusion,
+        "fusion_weight": cfg.fusion_weight,
+        "pose_sources": res["poses"],
+        "canonical": res["canonical"],
+        "timing": res["timing"],
+        "runs": runs,
+        "summary": summary,
+        "paired_vs_flip": paired,
+    }
 
 
 def filter_synthetic(

@@ -170,6 +170,7 @@ def pose_fusion(
     device: torch.device | str = "cpu",
     progress: Callable[..., None] | None = None,
     log: Callable[[str], None] | None = None,
+    subset: tuple[int | None, float | None, int] | None = None,
 ) -> dict:
     """The four rankings of every re-ID checkpoint on the test split.
 
@@ -177,6 +178,8 @@ def pose_fusion(
         checkpoints: re-ID checkpoints trained on the dataset's training ids.
         cache: folder of the feature caches (one file per checkpoint).
         dataset, root: the test data [default: the generator's].
+        subset: ``(real_per_id, id_fraction, subset_seed)`` of the models' training set (its
+            ids and the canonical poses' bank).
 
     Returns:
         ``{"rows": {checkpoint: {row: metrics}}, "poses": sources and counts, "canonical":
@@ -189,6 +192,8 @@ def pose_fusion(
     gcfg = gen.config
     ds = build_dataset(dataset or gcfg.dataset, root or gcfg.root, gcfg.annotations)
     ds.check_before_run(need_annotations=False)
+    if subset is not None:
+        ds.restrict_train(*subset)
     bank = PoseBank.from_annotations([it.name for it in ds.train], ds.annotations("train"))
     canon = np.zeros((0, NUM_KEYPOINTS, 2), np.int64)
     if cfg.poses:

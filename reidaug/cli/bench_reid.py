@@ -179,6 +179,46 @@ RECIPE_HELP = "[default: from --recipe]"
     "baseline-matched (with --mix add: as many images a step as augmented, all real, so a gain "
     "cannot come from the larger batch alone). Only augmented needs --shards.",
 )
+@click.option(
+    "--test-poses",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Test-time pose fusion: also rank every trained model with each query and gallery "
+    "image generated in K canonical poses (k-means of the training poses) by --test-generator "
+    "[default: 0, off].",
+)
+@click.option(
+    "--test-generator",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory of the generator of --test-poses (its latest checkpoint).",
+)
+@click.option(
+    "--fusion",
+    type=click.Choice(["mean", "max"]),
+    default=None,
+    help="How an image's feature joins its views': mean or element-wise max [default: mean].",
+)
+@click.option(
+    "--fusion-weight",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of the original image's feature in the fusion [default: 1].",
+)
+@click.option(
+    "--test-annotations",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Your own keypoints of query/gallery images (PG2 annotation CSV), used first; then "
+    "the dataset's, then --pose-estimator's, cached by image content.",
+)
+@click.option(
+    "--pose-estimator",
+    type=click.Choice(["auto", "mediapipe", "keypointrcnn", "none"]),
+    default=None,
+    help="Estimator of the test poses nobody annotated; none leaves those images unfused "
+    "[default: auto].",
+)
 @subset_options
 @click.option(
     "--pretrained",
@@ -196,7 +236,18 @@ RECIPE_HELP = "[default: from --recipe]"
 )
 @pass_app
 def bench_reid_cmd(
-    app: App, dataset, root, shards, recipe, pretrained, out, extra_steps, judge, **kw
+    app: App,
+    dataset,
+    root,
+    shards,
+    recipe,
+    pretrained,
+    out,
+    extra_steps,
+    judge,
+    test_generator,
+    test_annotations,
+    **kw,
 ) -> None:
     """Train a torchreid baseline with and without the synthetic images and compare them.
 
@@ -209,6 +260,7 @@ def bench_reid_cmd(
     from reidaug.bench.report import summary_rows
 
     _refuse_ignored_flags(click.get_current_context(), {**kw, "judge": judge}, extra_steps)
+    _refuse_fusion_flags(click.get_current_context(), kw.get("test_poses"))
     cfg = BenchConfig.from_recipe(
         recipe,
         dataset=dataset,
@@ -217,6 +269,8 @@ def bench_reid_cmd(
         out=str(out),
         pretrained=str(pretrained) if pretrained else None,
         judge=str(judge) if judge else None,
+        test_generator=str(test_generator) if test_generator else None,
+        test_annotations=str(test_annotations) if test_annotations else None,
         device=app.device,
         extra_steps=extra_steps,
         **kw,
@@ -268,3 +322,25 @@ def _refuse_ignored_flags(ctx: click.Context, kw: dict, extra_steps: bool) -> No
             "--stepsize sets the step schedulers' decays; the cosine schedule has none "
             "(add --scheduler single_step or multi_step)"
         )
+
+
+def _refuse_fusion_flags(ctx: click.Context, test_poses: int | None) -> None:
+    """The fusion options need --test-poses, and --test-poses needs its generator."""
+    given = {k for k in ctx.params if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
+    if not test_poses:
+        extra = [
+            k
+            for k in (
+                "test_generator",
+                "fusion",
+                "fusion_weight",
+                "test_annotations",
+                "pose_estimator",
+            )
+            if k in given
+        ]
+        if extra:
+            flag = "--" + extra[0].replace("_", "-")
+            raise click.UsageError(f"{flag} shapes test-time pose fusion; add --test-poses K")
+    elif "test_generator" not in given:
+        raise click.UsageError("--test-poses needs --test-generator RUN")
