@@ -21,6 +21,15 @@ def _cfg(**kw):
     return BenchConfig.from_recipe("cpu", batch_size=16, **kw)
 
 
+@pytest.fixture(scope="module")
+def tiny_shards(synth_root, tmp_path_factory):
+    """One pose of every training image from a one-iteration generator."""
+    tmp = tmp_path_factory.mktemp("shards")
+    run = train(tiny(synth_root, tmp / "runs", iters1=1, iters2=1))
+    synthesize(tmp / "shards", run=run, poses=1, shard_size=500, batch_size=32, workers=0)
+    return tmp / "shards"
+
+
 def test_mix_add_keeps_the_baselines_real_images_step_by_step():
     cfg = _cfg(mix="add", synthetic_ratio=0.25, arms=["baseline", "augmented", "baseline-matched"])
     n_real, n_syn = 100, 37
@@ -72,10 +81,8 @@ def test_seed_ranges(runner, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_three_arm_mix_add_bench_runs_end_to_end(synth_root, tmp_path):
-    run = train(tiny(synth_root, tmp_path / "runs", iters1=1, iters2=1))
-    shards = tmp_path / "shards"
-    synthesize(shards, run=run, poses=1, shard_size=500, batch_size=32, workers=0)
+def test_a_three_arm_mix_add_bench_runs_end_to_end(synth_root, tiny_shards, tmp_path):
+    shards = tiny_shards
     cfg = BenchConfig.from_recipe(
         "cpu", dataset="synthetic", root=str(synth_root), shards=str(shards), epochs=1,
         batch_size=16, workers=0, out=str(tmp_path / "b"), device="cpu", mix="add",
@@ -189,7 +196,7 @@ def test_soft_labels_train_against_their_own_row():
     )
 
 
-def test_mixed_maps_used_synthetic_images_to_their_shard_rows(synth_root, tmp_path):
+def test_mixed_maps_used_synthetic_images_to_their_shard_rows(synth_root, tiny_shards):
     import torch
 
     from reidaug.bench.run import Mixed
@@ -198,9 +205,7 @@ def test_mixed_maps_used_synthetic_images_to_their_shard_rows(synth_root, tmp_pa
     from reidaug.synthesis.shards import ShardDataset
 
     ds = SyntheticMarket(synth_root)
-    run = train(tiny(synth_root, tmp_path / "runs", iters1=1, iters2=1))
-    synthesize(tmp_path / "s", run=run, poses=1, shard_size=500, batch_size=32, workers=0)
-    shards = ShardDataset(tmp_path / "s")
+    shards = ShardDataset(tiny_shards)
     tf = transforms(128, 64, [])[1]
     index = np.array([5, 2, 9])
     m = Mixed(ds.train, shards, tf, index)
@@ -216,16 +221,14 @@ def test_mixed_maps_used_synthetic_images_to_their_shard_rows(synth_root, tmp_pa
 
 
 @pytest.mark.slow
-def test_teacher_labels_and_the_confidence_filter(synth_root, tmp_path):
+def test_teacher_labels_and_the_confidence_filter(synth_root, tiny_shards, tmp_path):
     import torch
 
     from reidaug.bench.labels import ShardImages
     from reidaug.reidnet import model as reid_model
     from reidaug.synthesis.shards import ShardDataset
 
-    run = train(tiny(synth_root, tmp_path / "runs", iters1=1, iters2=1))
-    shards = tmp_path / "shards"
-    synthesize(shards, run=run, poses=1, shard_size=500, batch_size=32, workers=0)
+    shards = tiny_shards
     sd = ShardDataset(shards)
     base = dict(dataset="synthetic", root=str(synth_root), shards=str(shards), epochs=1,
                 batch_size=16, workers=0, device="cpu")  # fmt: skip
@@ -254,7 +257,7 @@ def test_teacher_labels_and_the_confidence_filter(synth_root, tmp_path):
     c = float(np.median(conf))
     b = tmp_path / "b"
     rep = bench(BenchConfig.from_recipe("cpu", out=str(b), min_confidence=c, judge=str(judge),
-                                        seeds=[2], **base))  # fmt: skip
+                                        seeds=[2], arms=["augmented"], **base))  # fmt: skip
     f = rep["synthetic_filter"]
     assert f["kept"] == int((conf >= c).sum()) and f["kept"] + f["dropped"] == len(sd)
     assert 0 < f["dropped"] < len(sd)

@@ -84,18 +84,16 @@ def test_an_identity_generator_gives_views_equal_to_the_image():
         assert all((views[i, j] == im).all() for j in range(3))
 
 
-def test_every_test_image_of_the_embedded_dataset_gets_its_fused_feature(synth_root, tmp_path):
+def test_every_test_image_of_the_embedded_dataset_gets_its_fused_feature(synth_root, fusion_setup):
     from reidaug.bench.fusion import ROWS, fused_rows, test_time_features
     from reidaug.data import SyntheticMarket
     from reidaug.data.pairs import load_image
     from reidaug.reidnet import adapter
     from reidaug.synthesis.poses import PoseBank
-    from reidaug.training import train
     from reidaug.training.load import load_generator
-    from tests.helpers import tiny
 
     ds = SyntheticMarket(synth_root)
-    gen = load_generator(train(tiny(synth_root, tmp_path / "runs", iters1=1, iters2=1)))
+    gen = load_generator(fusion_setup[0])
     bank = PoseBank.from_annotations([it.name for it in ds.train], ds.annotations("train"))
     poses = bank.keypoints[canonical_poses(bank, 3)]
     items = [*ds.query, *ds.gallery]

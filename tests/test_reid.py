@@ -151,11 +151,11 @@ def test_synthetic_images_carry_their_source_pid(shards, synth_root):
     mixed = Mixed(ds.train, sd, transform=lambda im: im)
     assert len(mixed) == len(ds.train) + len(sd)
     for i in range(len(ds.train), len(mixed), 9):
-        img, label, is_syn = mixed[i]
-        assert is_syn == 1 and label == label_of[sd[i - len(ds.train)]["source"]]
+        img, label, which = mixed[i]  # synthetic image j is flagged j + 1
+        assert which == i - len(ds.train) + 1 and label == label_of[sd[i - len(ds.train)]["source"]]
         assert np.array_equal(np.asarray(img), sd[i - len(ds.train)]["image"].numpy())
-    _, label, is_syn = mixed[0]
-    assert is_syn == 0 and label == ds.train[0].pid
+    _, label, which = mixed[0]
+    assert which == 0 and label == ds.train[0].pid
     assert sd.transform is None  # the caller's shard dataset is not changed
 
 

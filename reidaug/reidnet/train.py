@@ -1,7 +1,7 @@
 """The re-ID training loop: a torchreid softmax recipe over a planned sequence of batches.
 
 The loop knows nothing of synthetic data beyond a flag per image: the caller (the bench, the
-model cache) supplies a dataset of ``(image, label, is_synthetic)`` and the batches of each
+model cache) supplies a dataset of ``(image, label, synthetic)`` and the batches of each
 epoch, so every arm of an experiment trains through the same code. An epoch checkpoint makes
 an interrupted run resume on exactly the same data.
 """
