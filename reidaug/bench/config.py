@@ -90,6 +90,13 @@ class BenchConfig:
         return cls(**with_preset(RECIPES, recipe, overrides, cls, "recipe"))
 
     @property
+    def subset_args(self) -> tuple[int | None, float | None, int] | None:
+        """``restrict_train``'s arguments of the training subset, ``None`` for the whole set."""
+        if self.real_per_id is None and self.id_fraction is None:
+            return None
+        return (self.real_per_id, self.id_fraction, self.subset_seed)
+
+    @property
     def reid(self) -> ReidRecipe:
         """The re-ID recipe both arms train."""
         return ReidRecipe(**{k: getattr(self, k) for k in RECIPE_FIELDS})

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reidaug.data.keypoints import MISSING, NUM_KEYPOINTS, is_valid_pose
+from reidaug.data.keypoints import is_valid_pose
 from reidaug.data.pairs import to_tensor, to_uint8
 from reidaug.data.pose import render_heatmaps
 from reidaug.errors import UserError
@@ -121,11 +121,6 @@ def generate_views(
         for (i, j), x in zip(part, to_uint8(img), strict=True):
             out[i, j] = x
     return out
-
-
-def missing_keypoints(n: int) -> np.ndarray:
-    """``n`` poses with every keypoint missing."""
-    return np.full((n, NUM_KEYPOINTS, 2), MISSING, np.int64)
 
 
 @torch.no_grad()

@@ -325,11 +325,16 @@ def test_time_report(
         if progress:
             progress(done, total, arm="test-time views", seed="-", epoch=0, epochs=0, loss=0.0)
 
-    subset = None
-    if ds.subset is not None:
-        subset = (cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)
     res = pose_fusion(
-        list(models.values()), fcfg, out, cfg.dataset, cfg.root, device, report, log, subset
+        list(models.values()),
+        fcfg,
+        out,
+        cfg.dataset,
+        cfg.root,
+        device,
+        report,
+        log,
+        cfg.subset_args,
     )
     runs = {
         arm: [{"seed": s, **res["rows"][str(models[arm, s])]} for s in cfg.seeds]
@@ -382,9 +387,6 @@ def filter_synthetic(
     if cfg.judge is not None:
         judge = Path(cfg.judge)
     else:
-        subset = None
-        if ds.subset is not None:
-            subset = (cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)
         judge = cached_model(
             ReidRecipe.named("cpu"),
             cfg.dataset,
@@ -394,7 +396,7 @@ def filter_synthetic(
             cfg.workers,
             progress,
             log,
-            subset,
+            cfg.subset_args,
         )
     conf = source_confidence(
         judge, shards, shards_id, ds.num_train_ids, ds.name, out, device, cfg.workers, log
