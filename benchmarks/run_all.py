@@ -64,6 +64,13 @@ BENCHMARKS = [
         lambda v: v <= 1.3,
     ),
     (
+        "bench-reid epoch vs torchreid's loop",
+        ["reid_epoch.py", "--repeat", "3"],
+        "ratio w=1",
+        "<= 1.05",
+        lambda v: v <= 1.05,
+    ),
+    (
         "shard read vs torchreid JPEG read",
         ["reid_io.py", "--poses", "4"],
         "ratio jpeg/shard",
