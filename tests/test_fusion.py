@@ -102,7 +102,9 @@ def test_every_test_image_of_the_embedded_dataset_gets_its_fused_feature(synth_r
     reid = adapter.build_model("osnet_x0_25", ds.num_train_ids)
     meta = {"height": 128, "width": 64, "num_classes": ds.num_train_ids}
     images = [load_image(it.path, ds.height, ds.width) for it in items]
-    f = test_time_features(reid.eval(), meta, images, kps, gen.recipe, poses, "pg2", chunk=16)
+    (f,) = test_time_features(
+        [(reid.eval(), meta)], images, kps, gen.recipe, poses, "pg2", chunk=16
+    )
     has = f["has_pose"]
     assert has.sum() > 0 and len(has) == len(items)
     assert f["views"].shape[:2] == (len(items), 3)
@@ -163,6 +165,32 @@ def test_pose_fusion_ranks_four_rows_and_reuses_its_cache(fusion_setup, monkeypa
     fb.write_bytes(fa.read_bytes())
     with pytest.raises(testtime.UserError, match="holds features of another"):
         pose_fusion([b], cfg, tmp / "cache")
+
+
+def test_several_models_share_one_generation_pass_and_get_their_own_features(
+    fusion_setup, monkeypatch
+):
+    from reidaug.bench import fusion
+    from reidaug.bench.testtime import FusionConfig, pose_fusion
+
+    run, (a, b), tmp = fusion_setup
+    cfg = FusionConfig(generator=str(run), poses=2, estimator="none")
+    alone = {ck: pose_fusion([ck], cfg, tmp / f"alone-{ck.stem}")["rows"][str(ck)] for ck in (a, b)}
+    calls = []
+    real = fusion.generate_views
+    monkeypatch.setattr(fusion, "generate_views", lambda *x, **k: calls.append(1) or real(*x, **k))
+    one = pose_fusion([a], cfg, tmp / "one")
+    per_model = len(calls)
+    calls.clear()
+    both = pose_fusion([a, b], cfg, tmp / "both")
+    assert per_model and len(calls) == per_model  # the views of two models generated once
+    assert both["timing"]["models"] == [str(a), str(b)]
+    assert both["rows"][str(a)] == one["rows"][str(a)] == alone[a]
+    assert both["rows"][str(b)] == alone[b] != alone[a]
+    calls.clear()
+    mixed = pose_fusion([a, b], cfg, tmp / "one")  # a cached, b computed: one pass for b alone
+    assert len(calls) == per_model and mixed["timing"]["models"] == [str(b)]
+    assert mixed["rows"] == both["rows"]
 
 
 def test_no_test_poses_gives_the_plain_ranking(fusion_setup):

@@ -125,8 +125,7 @@ def generate_views(
 
 @torch.no_grad()
 def test_time_features(
-    reid: torch.nn.Module,
-    meta: dict,
+    models: Sequence[tuple[torch.nn.Module, dict]],
     images: Sequence[np.ndarray],
     keypoints: np.ndarray,
     recipe,
@@ -135,50 +134,52 @@ def test_time_features(
     device: torch.device | str = "cpu",
     chunk: int = 256,
     progress=None,
-) -> dict[str, torch.Tensor]:
-    """The features the four rankings need, computed chunk by chunk.
+) -> list[dict[str, torch.Tensor]]:
+    """The features the four rankings need, for every re-ID model, computed chunk by chunk.
+
+    The views are generated once and embedded by each model in turn: generation costs several
+    times a small re-ID network's forward pass, so ranking many models (every arm and seed of a
+    bench) costs little more than ranking one.
 
     Args:
+        models: ``(re-ID model, meta)`` pairs; ``meta`` holds the model's input size.
         images: ``uint8`` images at the generator's size.
         keypoints: ``(N, 18, 2)`` their poses; an image with no shoulder and hip gets no views.
         poses: ``(K, 18, 2)`` canonical target poses.
         progress: called as ``progress(done, total)`` over the images.
 
     Returns:
-        ``plain`` and ``flipped`` ``(N, D)``, ``views`` and ``views_flipped`` ``(N, K, D)``
-        (zeros where an image has no pose) and ``has_pose`` ``(N,)``.
+        Per model: ``plain`` and ``flipped`` ``(N, D)``, ``views`` and ``views_flipped``
+        ``(N, K, D)`` (zeros where an image has no pose) and ``has_pose`` ``(N,)``.
     """
     n, k = len(images), len(poses)
     has = torch.tensor([bool(is_valid_pose(kp)) for kp in keypoints], dtype=torch.bool)
-    out: dict[str, list[torch.Tensor]] = {"plain": [], "flipped": [], "views": [], "vflip": []}
+    keys = ("plain", "flipped", "views", "views_flipped")
+    out: list[dict[str, list[torch.Tensor]]] = [{key: [] for key in keys} for _ in models]
     for lo in range(0, n, chunk):
         part = [np.asarray(images[i]) for i in range(lo, min(n, lo + chunk))]
-        out["plain"].append(embed(reid, part, meta, device))
-        out["flipped"].append(embed(reid, [im[:, ::-1] for im in part], meta, device))
-        d = out["plain"][-1].shape[1]
-        views = torch.zeros(len(part), k, d)
-        vflip = torch.zeros(len(part), k, d)
         idx = [i for i in range(len(part)) if has[lo + i]]
+        flat: list[np.ndarray] = []
         if idx and k:
             src = keypoints[lo + np.array(idx)]
             gen = generate_views(recipe, [part[i] for i in idx], src, poses, heatmap, device)
             flat = list(gen.reshape(-1, *gen.shape[2:]))
-            views[idx] = embed(reid, flat, meta, device).reshape(len(idx), k, d)
-            vflip[idx] = embed(reid, [im[:, ::-1] for im in flat], meta, device).reshape(
-                len(idx), k, d
-            )
-        out["views"].append(views)
-        out["vflip"].append(vflip)
+        for (reid, meta), o in zip(models, out, strict=True):
+            o["plain"].append(embed(reid, part, meta, device))
+            o["flipped"].append(embed(reid, [im[:, ::-1] for im in part], meta, device))
+            d = o["plain"][-1].shape[1]
+            views = torch.zeros(len(part), k, d)
+            vflip = torch.zeros(len(part), k, d)
+            if flat:
+                views[idx] = embed(reid, flat, meta, device).reshape(len(idx), k, d)
+                vflip[idx] = embed(reid, [im[:, ::-1] for im in flat], meta, device).reshape(
+                    len(idx), k, d
+                )
+            o["views"].append(views)
+            o["views_flipped"].append(vflip)
         if progress:
             progress(min(n, lo + chunk), n)
-    res = {key: torch.cat(v) for key, v in out.items()}
-    return {
-        "plain": res["plain"],
-        "flipped": res["flipped"],
-        "views": res["views"],
-        "views_flipped": res["vflip"],
-        "has_pose": has,
-    }
+    return [{**{key: torch.cat(o[key]) for key in keys}, "has_pose": has} for o in out]
 
 
 ROWS = ("plain", "flip-averaged", "pose-fused", "pose-fused + flip")

@@ -163,8 +163,14 @@ def test_time_lines(tt: dict | None) -> list[str]:
         for row, pd in rows.items():
             cells = [delta_text(pd[k]) for k in METRIC_KEYS]
             lines.append(f"| {arm} | {row} - flip-averaged, 95 % CI | " + " | ".join(cells) + " |")
-    for ck, t in tt["timing"].items():
-        lines += ["", f"Views and features of {Path(ck).name}: {t['images_s']} images/s."]
+    t = tt["timing"]
+    if t:
+        names = ", ".join(Path(ck).name for ck in t["models"])
+        lines += [
+            "",
+            f"Views generated once and embedded by {len(t['models'])} model(s) ({names}): "
+            f"{t['seconds']:.0f} s, {t['images_s']} images/s.",
+        ]
     return lines
 
 
