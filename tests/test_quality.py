@@ -120,6 +120,49 @@ def test_idp_and_sharpness_on_a_trained_g1(trained, synth_root, tmp_path, monkey
     assert any("from the cache" in s for s in said) and again
 
 
+def test_shards_of_a_subset_generator_are_scored_beside_the_unseen_real_views(synth_root):
+    from reidaug.metrics.idp import train_id_accuracy
+    from reidaug.reidnet import adapter
+    from reidaug.reidnet import model as reid_model
+
+    ds = SyntheticMarket(synth_root)
+    sources = ds.train[::3]  # the generator saw a third of the training images
+    people = {it.pid for it in sources}
+
+    class Shards:  # two synthetic images of each source: the images are the sources themselves
+        rows = [it for it in sources for _ in range(2)]
+
+        def __len__(self):
+            return len(self.rows)
+
+        def column(self, key):
+            col = {
+                "label": [it.pid for it in self.rows],
+                "source": [it.path.name for it in self.rows],
+            }
+            return np.array(col[key])
+
+        def locate(self, i):
+            return (i,)
+
+        def image(self, i):
+            return load_image(self.rows[i].path, ds.height, ds.width)
+
+    torch.manual_seed(0)
+    model = adapter.build_model("osnet_x0_25", ds.num_train_ids).eval()
+    meta = {"height": 128, "width": 64, "num_classes": ds.num_train_ids}
+    got = train_id_accuracy(model, meta, ds, Shards())
+    unseen = [it for it in ds.train if it.pid in people and it not in sources]
+    assert unseen and got["real unseen images"]["n"] == len(unseen)
+    pred = reid_model.classify(model, reid_model.embed(model, unseen, meta))
+    top1 = float((pred == torch.as_tensor([it.pid for it in unseen])).float().mean())
+    assert got["real unseen images"]["top1"] == pytest.approx(top1)
+    assert got["real source images"]["n"] == len(sources)
+
+    Shards.rows = [it for it in ds.train for _ in range(2)]  # the full training set: no row
+    assert "real unseen images" not in train_id_accuracy(model, meta, ds, Shards())
+
+
 @pytest.mark.slow
 def test_idp_top1_on_training_id_shards(trained, synth_root, tmp_path, monkeypatch, runner):
     monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))

@@ -17,7 +17,9 @@ protocol. A judge below 30 % mAP ranks sources only coarsely.
 **Training-id variant.** For shards of synthesized training ids, the re-ID classifier's top-1
 accuracy on the source's training label: run it on every ``synthesize`` output before using it
 for augmentation. The same figure on the real source images (which the model was trained on) is
-the reference.
+the reference; when the generator was trained on a subset (``--real-per-id``), the same figure
+on the other real images of the same people (real new views, which the classifier never saw)
+is the fairer one.
 
 **As a metric.** ``idp`` registers with the evaluation engine like every other scorer; the
 judge is a re-ID network from :mod:`reidaug.reidnet`, loaded from a file or from the user cache
@@ -124,7 +126,10 @@ def train_id_accuracy(
     model, meta: dict, ds: Market1501, shards: ShardDataset, device="cpu", limit: int | None = None
 ) -> dict[str, dict[str, float]]:
     """Top-1 of the re-ID classifier on the source label of synthesized training-id images,
-    and on the real source images they were made from."""
+    on the real source images they were made from, and, when the generator saw only some of
+    each person's images (``--real-per-id``), on the other real images of the same people: a
+    real new view, the reference for a synthetic one when the classifier learnt the sources by
+    heart."""
     n = len(shards) if limit is None else min(limit, len(shards))
     if n == 0:
         raise UserError("the shard folder holds no images")
@@ -139,13 +144,24 @@ def train_id_accuracy(
     real = [by_name[s] for s in sources]
     real_pred = reid_model.classify(model, reid_model.embed(model, real, meta, device))
     real_labels = torch.as_tensor([it.pid for it in real])
-    return {
+    out = {
         "synthetic": {"top1": float((pred == labels).float().mean()), "n": n},
         "real source images": {
             "top1": float((real_pred == real_labels).float().mean()) if real else float("nan"),
             "n": len(real),
         },
     }
+    people = {int(x) for x in labels.tolist()}
+    seen = set(shards.column("source").tolist())  # every source of the job, not only the first n
+    unseen = [it for it in ds.train if it.pid in people and it.path.name not in seen]
+    if unseen:
+        preds = [
+            reid_model.classify(model, reid_model.embed(model, unseen[i : i + 1024], meta, device))
+            for i in range(0, len(unseen), 1024)
+        ]
+        hit = torch.cat(preds) == torch.as_tensor([it.pid for it in unseen])
+        out["real unseen images"] = {"top1": float(hit.float().mean()), "n": len(unseen)}
+    return out
 
 
 def judge_checkpoint(ctx: EvalContext) -> Path:
