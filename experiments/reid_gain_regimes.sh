@@ -101,7 +101,7 @@ run_step() {
     bench)
         gen=$(gen_run "$reg")
         arms=baseline,augmented
-        [[ $reg == full ]] && arms=baseline,augmented,baseline-matched
+        [[ $reg == k4 ]] || arms=baseline,augmented,baseline-matched
         local seeds=1-5
         [[ $reg == full ]] && seeds=${FULL_SEEDS:-1-3}
         step "$1" reidaug bench-reid $(bench_flags "$reg") --arms $arms --seeds "$seeds" \
