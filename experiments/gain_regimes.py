@@ -9,6 +9,11 @@ and its real images per identity (``full``: the training set's mean). Writes
 95 % interval, verdict, smallest detectable effect; test-time fusion rows against
 flip-averaging) and ``STUDY/map-vs-real.png`` (mAP against real images per identity, one line
 per arm, 95 % intervals over seeds). Regimes without a report yet are left out.
+
+``--times OUT/times.tsv`` (the driver's step log) adds ``STUDY/time-table.md``: wall time per
+regime of generator training, synthesis and shard check (from the log), pilots (their reports),
+re-ID training (the sum over the bench's (arm, seed) units, resumed units counted once) and
+test-time fusion (the bench's timing).
 """
 
 from __future__ import annotations
@@ -92,6 +97,50 @@ def table(reports: dict[str, tuple[str, dict]]) -> list[str]:
     return lines
 
 
+def step_seconds(times: Path) -> dict[str, float]:
+    """Seconds per finished step of the driver's ``times.tsv`` (``STEP<tab>SECONDS<tab>CMD``)."""
+    out: dict[str, float] = {}
+    for line in times.read_text().splitlines():
+        name, sec, *_ = line.split("\t")
+        out[name] = out.get(name, 0.0) + float(sec)
+    return out
+
+
+def time_table(study: Path, reports: dict[str, tuple[float, dict]], steps: dict) -> list[str]:
+    """Markdown rows of the wall time (hours) each regime took, by stage."""
+
+    def hours(sec: float | None) -> str:
+        return "-" if sec is None else f"{sec / 3600:.2f}"
+
+    lines = [
+        "| regime | generator | synthesis | shard check | pilots | re-ID training | "
+        "test-time fusion | total |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, (_, rep) in reports.items():
+        pilots = [
+            json.loads(p.read_text()) for p in sorted((study / name).glob("pilot-*/report.json"))
+        ]
+        # pilots of different label schemes share their baseline unit: count it once
+        units = {
+            (arm, r["seed"], p["config"]["label"] if arm == "augmented" else ""): r["seconds"]
+            for p in pilots
+            for arm, rs in p["runs"].items()
+            for r in rs
+        }
+        cells = [
+            steps.get(f"{name}-gen"),
+            steps.get(f"{name}-synth"),
+            steps.get(f"{name}-check"),
+            sum(units.values()) if units else None,
+            rep["seconds"],
+            (rep.get("test_time") or {}).get("timing", {}).get("seconds"),
+        ]
+        total = sum(c for c in cells if c is not None)
+        lines.append("| " + " | ".join([name, *map(hours, cells), hours(total)]) + " |")
+    return lines
+
+
 def figure(reports: dict[str, tuple[float, dict]], path: Path) -> None:
     """mAP against real images per identity, one line per arm, 95 % intervals over seeds."""
     import matplotlib
@@ -133,6 +182,7 @@ def main() -> None:
         required=True,
         help="NAME=X: folder STUDY/NAME and its real images per id (a number, or 'full')",
     )
+    ap.add_argument("--times", type=Path, help="the driver's times.tsv, for STUDY/time-table.md")
     args = ap.parse_args()
     found: dict[str, tuple[float, dict]] = {}
     for spec in args.regime:
@@ -150,6 +200,12 @@ def main() -> None:
     write_text(args.study / "gain-table.md", text)
     figure(found, args.study / "map-vs-real.png")
     print(text)
+    if args.times:
+        if not args.times.is_file():
+            raise SystemExit(f"Error: {args.times} does not exist")
+        rows = "\n".join(time_table(args.study, found, step_seconds(args.times))) + "\n"
+        write_text(args.study / "time-table.md", rows)
+        print(rows)
 
 
 if __name__ == "__main__":
