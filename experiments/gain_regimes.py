@@ -99,10 +99,16 @@ def table(reports: dict[str, tuple[str, dict]]) -> list[str]:
 
 def step_seconds(times: Path) -> dict[str, float]:
     """Seconds per finished step of the driver's ``times.tsv`` (``STEP<tab>SECONDS<tab>CMD``)."""
+    if not times.is_file():
+        raise SystemExit(f"Error: {times} does not exist")
     out: dict[str, float] = {}
-    for line in times.read_text().splitlines():
-        name, sec, *_ = line.split("\t")
-        out[name] = out.get(name, 0.0) + float(sec)
+    for n, line in enumerate(times.read_text().splitlines(), 1):
+        name, _, rest = line.partition("\t")
+        try:
+            sec = float(rest.split("\t")[0])
+        except ValueError:
+            raise SystemExit(f"Error: {times}:{n} is not STEP<tab>SECONDS<tab>CMD") from None
+        out[name] = out.get(name, 0.0) + sec
     return out
 
 
@@ -184,6 +190,7 @@ def main() -> None:
     )
     ap.add_argument("--times", type=Path, help="the driver's times.tsv, for STUDY/time-table.md")
     args = ap.parse_args()
+    steps = step_seconds(args.times) if args.times else None
     found: dict[str, tuple[float, dict]] = {}
     for spec in args.regime:
         name, _, x = spec.partition("=")
@@ -200,10 +207,8 @@ def main() -> None:
     write_text(args.study / "gain-table.md", text)
     figure(found, args.study / "map-vs-real.png")
     print(text)
-    if args.times:
-        if not args.times.is_file():
-            raise SystemExit(f"Error: {args.times} does not exist")
-        rows = "\n".join(time_table(args.study, found, step_seconds(args.times))) + "\n"
+    if steps is not None:
+        rows = "\n".join(time_table(args.study, found, steps)) + "\n"
         write_text(args.study / "time-table.md", rows)
         print(rows)
 
