@@ -7,8 +7,9 @@
 #   experiments/reid_gain_regimes.sh OUT STEP...      e.g.  ... /data/proof k2-gen k2-synth
 #
 # Steps: {k2,k4,full}-{gen,synth,check,bench}, k2-pilot. Each step runs once: a finished one
-# leaves OUT/done/STEP and is skipped; an interrupted bench resumes from its last epoch. Logs go
-# to OUT/logs/STEP.log, wall seconds to OUT/times.tsv. Needs REIDAUG_DATA (the Market root);
+# leaves OUT/done/STEP and is skipped; an interrupted generator resumes from its last
+# checkpoint, an interrupted bench from its last epoch or test-time block. Logs go to
+# OUT/logs/STEP.log, wall seconds to OUT/times.tsv. Needs REIDAUG_DATA (the Market root);
 # LABEL (same-id, lsro or teacher) picks the bench's label scheme [default: same-id].
 set -euo pipefail
 
@@ -73,10 +74,14 @@ bench_flags() {  # the regime's training set and epochs, shared by every bench-r
 run_step() {
     local reg=${1%%-*} what=${1#*-} arms gen
     case $what in
-    gen)
-        # shellcheck disable=SC2046
-        step "$1" reidaug --seed 0 train --dataset market1501 --root "$R" "${GEN_FLAGS[@]}" \
-            $(subset_flags "$reg") --out "$OUT/$reg/gen"
+    gen)  # an interrupted generator continues from its last checkpoint (every 1,000 steps)
+        if [[ ! -f $OUT/done/$1 ]] && gen=$(gen_run "$reg" 2>/dev/null); then
+            step "$1" reidaug train --resume "$gen"
+        else
+            # shellcheck disable=SC2046
+            step "$1" reidaug --seed 0 train --dataset market1501 --root "$R" "${GEN_FLAGS[@]}" \
+                $(subset_flags "$reg") --out "$OUT/$reg/gen"
+        fi
         ;;
     synth)
         gen=$(gen_run "$reg")
@@ -106,7 +111,7 @@ run_step() {
         [[ $reg == full ]] && seeds=${FULL_SEEDS:-1-3}
         step "$1" reidaug bench-reid $(bench_flags "$reg") --arms $arms --seeds "$seeds" \
             --mix add --shards "$OUT/$reg/shards" --label "$LABEL" --test-poses $TEST_POSES \
-            --test-generator "$gen" --fusion-weight $FUSION_WEIGHT \
+            --test-generator "$gen" --fusion-weight $FUSION_WEIGHT --test-arms baseline,augmented \
             --out "$OUT/$reg/bench"
         ;;
     *) echo "unknown step $1" >&2 && return 1 ;;

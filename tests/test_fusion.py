@@ -247,6 +247,7 @@ def test_a_bench_ranks_every_model_four_ways(synth_root, fusion_setup, tmp_path)
         (["--fusion", "max"], "--fusion shapes test-time pose fusion; add --test-poses K"),
         (["--test-generator", "runs/x"], "--test-generator shapes test-time pose fusion"),
         (["--test-poses", "8"], "--test-poses needs --test-generator RUN"),
+        (["--test-arms", "baseline"], "--test-arms shapes test-time pose fusion"),
     ],
 )
 def test_fusion_flags_without_fusion_are_refused(runner, tmp_path, args, message):
@@ -254,3 +255,67 @@ def test_fusion_flags_without_fusion_are_refused(runner, tmp_path, args, message
 
     r = runner.invoke(cli, ["bench-reid", "--arms", "baseline", "--out", str(tmp_path), *args])
     assert r.exit_code == 2 and message in r.stderr
+
+
+def test_an_interrupted_pass_resumes_from_its_saved_blocks(fusion_setup, monkeypatch):
+    from reidaug.bench import testtime
+    from reidaug.bench.testtime import FusionConfig, pose_fusion
+
+    run, (a, b), tmp = fusion_setup
+    cfg = FusionConfig(generator=str(run), poses=2, estimator="none")
+    whole = pose_fusion([a, b], cfg, tmp / "whole")
+    monkeypatch.setattr(testtime, "BLOCK", 16)
+    blocks = []
+    real = testtime.test_time_features
+
+    def dies_in_the_third_block(*x, **k):
+        blocks.append(1)
+        if len(blocks) == 3:
+            raise KeyboardInterrupt
+        return real(*x, **k)
+
+    monkeypatch.setattr(testtime, "test_time_features", dies_in_the_third_block)
+    with pytest.raises(KeyboardInterrupt):
+        pose_fusion([a, b], cfg, tmp / "cut")
+    saved = sorted(p.name.split(".block")[0] for p in (tmp / "cut").glob("*.block*.npz"))
+    assert len(saved) == 4 and len(set(saved)) == 2  # two blocks of each model
+    blocks.clear()
+    monkeypatch.setattr(
+        testtime, "test_time_features", lambda *x, **k: blocks.append(1) or real(*x, **k)
+    )
+    again = pose_fusion([a, b], cfg, tmp / "cut")
+    n = sum(again["poses"].values())
+    assert n > 3 * 16 and len(blocks) == -(-n // 16) - 2  # only the blocks not yet saved
+    assert again["rows"] == whole["rows"]
+    assert again["timing"]["seconds"] > 0
+    assert not list((tmp / "cut").glob("*.block*.npz"))  # merged into one file per model
+
+
+def test_test_arms_pick_the_models_fusion_ranks(synth_root, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from reidaug.bench import BenchConfig, run
+    from reidaug.bench.fusion import ROWS
+    from reidaug.data import SyntheticMarket
+
+    cfg = BenchConfig.from_recipe(
+        "cpu", dataset="synthetic", root=str(synth_root), out=str(tmp_path), mix="add",
+        arms=["baseline", "augmented", "baseline-matched"], seeds=[1, 2], test_poses=2,
+        test_generator="g", test_arms=["baseline", "augmented"],
+    )  # fmt: skip
+    ranked = []
+    rows = {r: {"mAP": 0.5, "rank1": 0.5, "rank5": 0.5, "rank10": 0.5} for r in ROWS}
+
+    def fake(cks, *x):
+        ranked.extend(Path(c).name for c in cks)
+        return {"rows": {str(c): rows for c in cks}, "poses": {}, "canonical": [], "timing": {}}
+
+    monkeypatch.setattr(run, "pose_fusion", fake)
+    tt = run.test_time_report(cfg, SyntheticMarket(synth_root), tmp_path, "cpu", None, print)
+    assert ranked == [f"{a}-seed{s}.pt" for a in ("baseline", "augmented") for s in (1, 2)]
+    assert list(tt["runs"]) == ["baseline", "augmented"]
+    with pytest.raises(UserError, match='--test-arms names "baseline-matched"'):
+        BenchConfig.from_recipe(
+            "cpu", arms=["baseline"], test_poses=2, test_generator="g",
+            test_arms=["baseline-matched"],
+        )  # fmt: skip

@@ -74,6 +74,9 @@ class BenchConfig:
     fusion_weight: float = 1.0
     test_annotations: str | None = None
     pose_estimator: str = "auto"
+    #: the arms whose models test-time fusion ranks (``None``: every arm); each model adds
+    #: its embedding of every generated view to the pass
+    test_arms: list[str] | None = None
     seeds: list[int] = field(default_factory=lambda: [1])
     arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))
     pretrained: str | None = None
@@ -148,6 +151,14 @@ def check_config(cfg: BenchConfig) -> None:
         raise UserError(f"--test-poses must be 0 or more, got {cfg.test_poses}")
     if cfg.test_poses and cfg.test_generator is None:
         raise UserError("--test-poses needs --test-generator RUN, the generator of the views")
+    if cfg.test_arms is not None:
+        if not cfg.test_arms:
+            raise UserError("--test-arms needs at least one arm")
+        out = [a for a in cfg.test_arms if a not in cfg.arms]
+        if out:
+            raise UserError(
+                f'--test-arms names "{out[0]}", which is not one of --arms ({", ".join(cfg.arms)})'
+            )
     if cfg.fusion not in ("mean", "max"):
         raise UserError(f'unknown fusion "{cfg.fusion}"; expected one of: mean, max')
     if cfg.workers < 0:

@@ -319,7 +319,8 @@ def test_time_report(
         annotations=cfg.test_annotations,
         estimator=cfg.pose_estimator,
     )
-    models = {(arm, s): out / f"{arm}-seed{s}.pt" for arm in cfg.arms for s in cfg.seeds}
+    arms = cfg.test_arms or cfg.arms
+    models = {(arm, s): out / f"{arm}-seed{s}.pt" for arm in arms for s in cfg.seeds}
 
     def report(done, total, **kw):
         if progress:
@@ -337,8 +338,7 @@ def test_time_report(
         cfg.subset_args,
     )
     runs = {
-        arm: [{"seed": s, **res["rows"][str(models[arm, s])]} for s in cfg.seeds]
-        for arm in cfg.arms
+        arm: [{"seed": s, **res["rows"][str(models[arm, s])]} for s in cfg.seeds] for arm in arms
     }
     summary = {
         arm: {row: {k: mean_std([r[row][k] for r in rs]) for k in METRIC_KEYS} for row in ROWS}

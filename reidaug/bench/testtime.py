@@ -138,6 +138,81 @@ def _store_features(path: Path, key: dict, feats: dict[str, torch.Tensor]) -> No
         np.savez(tmp, key=np.array(json.dumps(key, sort_keys=True)), **arrays)
 
 
+#: images of one saved block of the view and feature pass: an interrupted pass resumes from
+#: its last finished block, losing minutes rather than the hours a bench's models take
+BLOCK = 1024
+
+
+def _block_paths(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.stem}.block*.npz"))
+
+
+def _features_by_block(
+    todo: dict[Path, tuple[torch.nn.Module, dict, Path, dict]],
+    images: Sequence[np.ndarray],
+    kps: np.ndarray,
+    recipe,
+    canon: np.ndarray,
+    heatmap: str,
+    device,
+    progress: Callable[[int, int], None] | None,
+    log: Callable[[str], None],
+) -> tuple[dict[Path, dict[str, torch.Tensor]], float]:
+    """Every model's test-time features, computed :data:`BLOCK` images at a time; each block is
+    saved beside the model's cache file, and a block already saved is read, not recomputed.
+
+    Returns the features as the cache holds them (float16 values) and the pass's seconds,
+    counting the blocks of earlier, interrupted runs.
+    """
+    n = len(images)
+    saved = sum(bool(_block_paths(path)) for *_, path, _ in todo.values())
+    if saved:
+        log(f"{saved} model(s) have blocks of an interrupted pass; those are read, not redone")
+    blocks: dict[Path, list[dict[str, torch.Tensor]]] = {ck: [] for ck in todo}
+    seconds = 0.0
+    for lo in range(0, n, BLOCK):
+        hi = min(n, lo + BLOCK)
+        paths = {
+            ck: path.with_name(f"{path.stem}.block{lo:07d}.npz")
+            for ck, (*_, path, _) in todo.items()
+        }
+        keys = {ck: {**key, "block": [lo, hi]} for ck, (*_, key) in todo.items()}
+        got = {ck: _cached_features(paths[ck], keys[ck]) for ck in todo}
+        need = [ck for ck in todo if got[ck] is None]
+        if need:
+            t0 = time.perf_counter()
+            computed = test_time_features(
+                [todo[ck][:2] for ck in need],
+                images[lo:hi],
+                kps[lo:hi],
+                recipe,
+                canon,
+                heatmap,
+                device,
+                256,
+                (lambda d, t, lo=lo: progress(lo + d, n)) if progress else None,
+            )
+            ms = torch.tensor(round((time.perf_counter() - t0) * 1000))
+            for ck, f in zip(need, computed, strict=True):
+                _store_features(paths[ck], keys[ck], {**f, "milliseconds": ms})
+                got[ck] = _cached_features(paths[ck], keys[ck])
+        elif progress:
+            progress(hi, n)
+        log(f"test-time views and features: {hi} of {n} images")
+        # the block's shared pass, once however many models it served
+        seconds += max(float(got[ck].pop("milliseconds")) for ck in todo) / 1000
+        for ck in todo:
+            blocks[ck].append(got[ck])
+    feats = {
+        ck: {k: torch.cat([b[k] for b in bs]) for k in bs[0]} if bs else {}
+        for ck, bs in blocks.items()
+    }
+    for f in feats.values():
+        if "has_pose" in f:
+            f["has_pose"] = f["has_pose"].bool()
+    return feats, seconds
+
+
 def rank_rows(ds: Market1501, rows: dict[str, torch.Tensor]) -> dict[str, dict]:
     """mAP and Rank-1/5/10 of each row's features (query rows first, then gallery)."""
     nq = len(ds.query)
@@ -234,28 +309,19 @@ def pose_fusion(
             f"generating {len(items)} x {len(canon)} views once and their features by "
             f"{len(todo)} model(s): " + ", ".join(ck.name for ck in todo)
         )
-        t0 = time.perf_counter()
-        computed = test_time_features(
-            [(m, meta) for m, meta, _, _ in todo.values()],
-            images,
-            kps,
-            gen.recipe,
-            canon,
-            gcfg.heatmap,
-            device,
-            256,
-            progress,
+        computed, seconds = _features_by_block(
+            todo, images, kps, gen.recipe, canon, gcfg.heatmap, device, progress, log
         )
-        seconds = time.perf_counter() - t0
         out["timing"] = {
             "models": [str(ck) for ck in todo],
             "seconds": round(seconds, 1),
             "images_s": round(len(items) * (1 + len(canon)) / max(seconds, 1e-9), 1),
         }
-        for (ck, (_, _, path, key)), f in zip(todo.items(), computed, strict=True):
-            _store_features(path, key, f)
-            # rank what the cache holds, so a cached rerun gives the same figures
-            feats[ck] = {k: v.half().float() if v.is_floating_point() else v for k, v in f.items()}
+        for ck, (_, _, path, key) in todo.items():
+            _store_features(path, key, computed[ck])
+            for part in _block_paths(path):
+                part.unlink(missing_ok=True)
+            feats[ck] = computed[ck]
     for ck in map(Path, checkpoints):
         out["rows"][str(ck)] = rank_rows(ds, fused_rows(feats[ck], cfg.fusion, cfg.weight))
     out["row_names"] = list(ROWS)

@@ -206,6 +206,13 @@ RECIPE_HELP = "[default: from --recipe]"
     help="Weight of the original image's feature in the fusion [default: 1].",
 )
 @click.option(
+    "--test-arms",
+    default=None,
+    callback=comma_choices(ARMS, "arm"),
+    help="The arms whose models test-time fusion ranks, comma-separated [default: every arm "
+    "of --arms].",
+)
+@click.option(
     "--test-annotations",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -334,6 +341,7 @@ def _refuse_fusion_flags(ctx: click.Context, test_poses: int | None) -> None:
                 "test_generator",
                 "fusion",
                 "fusion_weight",
+                "test_arms",
                 "test_annotations",
                 "pose_estimator",
             )
