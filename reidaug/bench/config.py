@@ -154,10 +154,11 @@ def check_config(cfg: BenchConfig) -> None:
     if cfg.test_arms is not None:
         if not cfg.test_arms:
             raise UserError("--test-arms needs at least one arm")
-        out = [a for a in cfg.test_arms if a not in cfg.arms]
-        if out:
+        outside = [a for a in cfg.test_arms if a not in cfg.arms]
+        if outside:
             raise UserError(
-                f'--test-arms names "{out[0]}", which is not one of --arms ({", ".join(cfg.arms)})'
+                f'--test-arms names "{outside[0]}", which is not one of --arms '
+                f"({', '.join(cfg.arms)})"
             )
     if cfg.fusion not in ("mean", "max"):
         raise UserError(f'unknown fusion "{cfg.fusion}"; expected one of: mean, max')

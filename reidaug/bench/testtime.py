@@ -195,6 +195,7 @@ def _features_by_block(
             ms = torch.tensor(round((time.perf_counter() - t0) * 1000))
             for ck, f in zip(need, computed, strict=True):
                 _store_features(paths[ck], keys[ck], {**f, "milliseconds": ms})
+                # rank what the cache holds, so a resumed or cached rerun gives the same figures
                 got[ck] = _cached_features(paths[ck], keys[ck])
         elif progress:
             progress(hi, n)
@@ -203,13 +204,9 @@ def _features_by_block(
         seconds += max(float(got[ck].pop("milliseconds")) for ck in todo) / 1000
         for ck in todo:
             blocks[ck].append(got[ck])
-    feats = {
-        ck: {k: torch.cat([b[k] for b in bs]) for k in bs[0]} if bs else {}
-        for ck, bs in blocks.items()
-    }
+    feats = {ck: {k: torch.cat([b[k] for b in bs]) for k in bs[0]} for ck, bs in blocks.items()}
     for f in feats.values():
-        if "has_pose" in f:
-            f["has_pose"] = f["has_pose"].bool()
+        f["has_pose"] = f["has_pose"].bool()
     return feats, seconds
 
 
