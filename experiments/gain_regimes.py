@@ -13,7 +13,7 @@ per arm, 95 % intervals over seeds). Regimes without a report yet are left out.
 ``--times OUT/times.tsv`` (the driver's step log) adds ``STUDY/time-table.md``: wall time per
 regime of generator training, synthesis and shard check (from the log), pilots (their reports),
 re-ID training (the sum over the bench's (arm, seed) units, resumed units counted once) and
-test-time fusion (the bench's timing).
+test-time fusion (the bench's timing: views, features and ranking).
 """
 
 from __future__ import annotations
@@ -94,7 +94,22 @@ def table(reports: dict[str, tuple[str, dict]]) -> list[str]:
                     *delta_cells(pd),
                 ]
                 lines.append("| " + " | ".join(cells) + " |")
+            if {"baseline", "augmented"} <= set(tt["runs"]):
+                lines.append(combined_row(name, tt))
     return lines
+
+
+def combined_row(name: str, tt: dict) -> str:
+    """Training-time and test-time use together: the augmented models' pose-fused + flip
+    features against the baseline models' flip-averaged ones, paired by seed."""
+    from reidaug.bench.stats import paired_delta
+
+    base = {r["seed"]: r["flip-averaged"]["mAP"] for r in tt["runs"]["baseline"]}
+    aug = {r["seed"]: r["pose-fused + flip"]["mAP"] for r in tt["runs"]["augmented"]}
+    seeds = sorted(base.keys() & aug.keys())
+    pd = paired_delta([base[s] for s in seeds], [aug[s] for s in seeds])
+    label = "augmented, pose-fused + flip - baseline, flip-averaged"
+    return "| " + " | ".join([name, label, str(len(seeds)), "", "", *delta_cells(pd)]) + " |"
 
 
 def step_seconds(times: Path) -> dict[str, float]:
@@ -140,11 +155,18 @@ def time_table(study: Path, reports: dict[str, tuple[float, dict]], steps: dict)
             steps.get(f"{name}-check"),
             sum(units.values()) if units else None,
             rep["seconds"],
-            (rep.get("test_time") or {}).get("timing", {}).get("seconds"),
+            fusion_seconds((rep.get("test_time") or {}).get("timing", {})),
         ]
         total = sum(c for c in cells if c is not None)
         lines.append("| " + " | ".join([name, *map(hours, cells), hours(total)]) + " |")
     return lines
+
+
+def fusion_seconds(timing: dict) -> float | None:
+    """Views, features and ranking of the test-time pass (reports before ranking was timed
+    hold only the first two)."""
+    parts = [timing[k] for k in ("seconds", "ranking_seconds") if k in timing]
+    return sum(parts) if parts else None
 
 
 def figure(reports: dict[str, tuple[float, dict]], path: Path) -> None:

@@ -157,6 +157,8 @@ def test_pose_fusion_ranks_four_rows_and_reuses_its_cache(fusion_setup, monkeypa
     calls.clear()
     again = pose_fusion([a], cfg, tmp / "cache")  # a second run generates nothing
     assert not calls and again["rows"] == first["rows"]
+    # a cached rerun computes no features but still times its ranking
+    assert "models" not in again["timing"] and again["timing"]["ranking_seconds"] > 0
     pose_fusion([b], cfg, tmp / "cache")  # another checkpoint is not served a's features
     assert calls
     # a cache file holding another checkpoint's features is refused, not used
@@ -182,8 +184,14 @@ def test_several_models_share_one_generation_pass_and_get_their_own_features(
     one = pose_fusion([a], cfg, tmp / "one")
     per_model = len(calls)
     calls.clear()
-    both = pose_fusion([a, b], cfg, tmp / "both")
+    said: list[str] = []
+    both = pose_fusion([a, b], cfg, tmp / "both", log=said.append)
     assert per_model and len(calls) == per_model  # the views of two models generated once
+    ranking = [m for m in said if m.startswith("test-time ranking")]
+    assert ranking == [
+        f"test-time ranking: {a.name} (1 of 2 models)",
+        f"test-time ranking: {b.name} (2 of 2 models)",
+    ]
     assert both["timing"]["models"] == [str(a), str(b)]
     assert both["rows"][str(a)] == one["rows"][str(a)] == alone[a]
     assert both["rows"][str(b)] == alone[b] != alone[a]
@@ -239,6 +247,8 @@ def test_a_bench_ranks_every_model_four_ways(synth_root, fusion_setup, tmp_path)
     md = (tmp_path / "b" / "report.md").read_text()
     assert "Test-time pose fusion: 2 canonical poses" in md
     assert "| baseline | pose-fused - flip-averaged, 95 % CI |" in md
+    assert tt["timing"]["ranking_seconds"] > 0
+    assert f"Ranking the four rows of every model: {tt['timing']['ranking_seconds']:.0f} s" in md
 
 
 @pytest.mark.parametrize(

@@ -164,13 +164,15 @@ def test_time_lines(tt: dict | None) -> list[str]:
             cells = [delta_text(pd[k]) for k in METRIC_KEYS]
             lines.append(f"| {arm} | {row} - flip-averaged, 95 % CI | " + " | ".join(cells) + " |")
     t = tt["timing"]
-    if t:
+    if "models" in t:
         names = ", ".join(Path(ck).name for ck in t["models"])
         lines += [
             "",
             f"Views generated once and embedded by {len(t['models'])} model(s) ({names}): "
             f"{t['seconds']:.0f} s, {t['images_s']} images/s.",
         ]
+    if "ranking_seconds" in t:
+        lines += ["", f"Ranking the four rows of every model: {t['ranking_seconds']:.0f} s."]
     return lines
 
 
