@@ -4,8 +4,10 @@ environment and seeding, each written once for every stage."""
 from __future__ import annotations
 
 import os
+import platform
 import random
 from dataclasses import dataclass
+from importlib import metadata
 
 import numpy as np
 import torch
@@ -22,6 +24,45 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name != "cpu" and not name.startswith("cuda"):
         raise UserError(f'unknown device "{name}"; expected one of: auto, cpu, cuda')
     return torch.device(name)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    # platform.processor() is empty on most Linux systems; /proc/cpuinfo names the CPU
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device) -> dict:
+    """What a result depends on besides its options: library versions, the device, the
+    processor and the threads. CPU training is not bit-reproducible across machines, so a
+    result says where it was made."""
+    from reidaug import __version__
+
+    return {
+        "reidaug": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": _version("torchvision"),
+        "torchreid": _version("torchreid"),
+        "numpy": np.__version__,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cpu": _cpu_model(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,27 @@ def test_paired_delta_matches_a_hand_computation():
     assert one["ci95"] is None and one["verdict"] == "no measurable difference"
 
 
+def test_a_report_names_each_environment_its_runs_were_made_in():
+    from reidaug.bench.report import environment_lines
+
+    a = {"torch": "2.9.1", "torchreid": "0.2.5", "device": "cpu", "device_name": None,
+         "cpu": "Xeon", "threads": 2}  # fmt: skip
+    b = {**a, "torch": "2.14.1"}
+    one = environment_lines({"baseline": [{"seed": 1, "environment": a}]})
+    assert one == ["", "Made with torch 2.9.1, torchreid 0.2.5, cpu (Xeon, 2 threads)."]
+    runs = {
+        "baseline": [{"seed": 1, "environment": a}, {"seed": 2, "environment": b}],
+        "augmented": [{"seed": 1, "environment": a}, {"seed": 2}],
+    }
+    lines = environment_lines(runs)
+    assert "made in 3 environments" in lines[1]
+    assert lines[3:] == [
+        "- torch 2.9.1, torchreid 0.2.5, cpu (Xeon, 2 threads): baseline seed 1, augmented seed 1",
+        "- torch 2.14.1, torchreid 0.2.5, cpu (Xeon, 2 threads): baseline seed 2",
+        "- not recorded: augmented seed 2",
+    ]
+
+
 def test_ranking_with_the_same_camera_mask_is_torchreids():
     rng = np.random.default_rng(0)
     qf, gf = torch.randn(40, 8), torch.randn(300, 8)
@@ -215,6 +236,11 @@ def test_bench_both_arms_reports_and_a_second_run_trains_nothing(
         and "seed 2:" in md
         and (out / "cmc.png").stat().st_size > 0
     )
+    # every unit says where it was made, and the report names the one environment
+    env = json.loads((out / "augmented-seed2.json").read_text())["environment"]
+    assert env["torch"] == torch.__version__ and env["threads"] == torch.get_num_threads()
+    assert env["device"] == "cpu" and env["torchreid"] == "0.2.5" and env["cpu"]
+    assert f"Made with torch {torch.__version__}, torchreid 0.2.5, cpu (" in md
 
     # the same command again: nothing is trained and the report is reproduced
     before = (out / "report.json").read_text()

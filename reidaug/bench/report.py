@@ -176,6 +176,34 @@ def test_time_lines(tt: dict | None) -> list[str]:
     return lines
 
 
+def environment_text(env: dict | None) -> str:
+    """One environment of ``reidaug.device.environment`` in a few words."""
+    if not env:
+        return "not recorded"
+    where = env["device_name"] or f"{env['cpu']}, {env['threads']} threads"
+    return f"torch {env['torch']}, torchreid {env['torchreid']}, {env['device']} ({where})"
+
+
+def environment_lines(runs: dict[str, list[dict]]) -> list[str]:
+    """Where the runs were made; runs of several machines are named per machine, since CPU
+    training does not reproduce bit for bit across them."""
+    where: dict[str, list[str]] = {}
+    for arm, rs in runs.items():
+        for r in rs:
+            where.setdefault(environment_text(r.get("environment")), []).append(
+                f"{arm} seed {r['seed']}"
+            )
+    if len(where) == 1:
+        return ["", f"Made with {next(iter(where))}."]
+    return [
+        "",
+        f"The runs were made in {len(where)} environments (training does not reproduce bit for "
+        "bit across machines):",
+        "",
+        *(f"- {env}: {', '.join(units)}" for env, units in where.items()),
+    ]
+
+
 def write_report(out: Path, report: dict) -> None:
     """``report.json``, ``report.md`` and ``cmc.png``, each written to a temp file and renamed."""
     out.mkdir(parents=True, exist_ok=True)
@@ -219,6 +247,7 @@ def write_report(out: Path, report: dict) -> None:
         ]
     lines += test_time_lines(report.get("test_time"))
     lines += ["", f"Training time: {report['seconds'] / 60:.1f} min over all runs."]
+    lines += environment_lines(report["runs"])
     write_text(out / "report.md", "\n".join(lines) + "\n")
     import matplotlib
 

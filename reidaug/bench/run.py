@@ -30,7 +30,7 @@ from reidaug.bench.stats import mean_std, paired_delta
 from reidaug.bench.testtime import FusionConfig, pose_fusion
 from reidaug.data import build_dataset
 from reidaug.data.market1501 import Item, Market1501
-from reidaug.device import resolve_device
+from reidaug.device import environment, resolve_device
 from reidaug.errors import UserError
 from reidaug.names import ARMS
 from reidaug.reidnet import adapter
@@ -291,7 +291,10 @@ def bench(
             meta = {"height": cfg.height, "width": cfg.width}
             metrics = reid_model.evaluate_model(model, ds, meta, device, cfg.workers)
             save_model(model, out / f"{arm}-seed{seed}.pt", cfg, ds, metrics)
-            write_json(res, {"arm": arm, "seed": seed, **metrics, **info, "key": key})
+            env = environment(device)
+            write_json(
+                res, {"arm": arm, "seed": seed, **metrics, **info, "key": key, "environment": env}
+            )
             (out / f".{arm}-seed{seed}.state.pt").unlink(missing_ok=True)
     report = build_report(cfg, out, ds, len(shards) if shards is not None else 0, synthetic_filter)
     if cfg.test_poses:
