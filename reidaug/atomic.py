@@ -107,12 +107,19 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def save_torch(path: str | os.PathLike, obj: object) -> None:
-    """``torch.save`` of ``obj`` (tensors and plain containers) to ``path`` atomically."""
+def save_torch(
+    path: str | os.PathLike, obj: object, what: str | None = None, kept: str | None = None
+) -> None:
+    """``torch.save`` of ``obj`` (tensors and plain containers) to ``path`` atomically.
+
+    torch names the zip archive inside after a path it is given, here the temp file's, which
+    holds the process id; through an open file it is always ``archive``, so equal objects give
+    equal bytes and a file's digest identifies its contents across runs.
+    """
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path, what=what, kept=kept) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def save_figure(path: str | os.PathLike, fig, dpi: int = 90) -> None:

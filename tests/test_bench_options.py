@@ -1,6 +1,7 @@
 """Where augmentation pays: --mix add, the baseline-matched control, seed ranges and the
 smallest detectable effect."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -105,6 +106,35 @@ def test_a_three_arm_mix_add_bench_runs_end_to_end(synth_root, tiny_shards, tmp_
     assert runs["baseline-matched"]["real_images"] == 20 * runs["baseline"]["steps"]
     md = (tmp_path / "b" / "report.md").read_text()
     assert "| augmented | add |" in md and "detects" in md
+    check_report_only(cfg, tmp_path / "b")
+
+
+def check_report_only(cfg: BenchConfig, out) -> None:
+    """--report-only trains nothing and keeps, listing them, results made with other options;
+    a plain rerun refuses those."""
+    made = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    rep = bench(dataclasses.replace(cfg, report_only=True))
+    assert "mixed_options" not in rep
+    other = dataclasses.replace(cfg, synthetic_ratio=0.5)
+    with pytest.raises(UserError, match="made with other options"):
+        bench(other)
+    rep = bench(dataclasses.replace(other, report_only=True))
+    changed = [(m["arm"], m["seed"], m["fields"]) for m in rep["mixed_options"]]
+    assert changed == [
+        (arm, seed, ["synthetic_ratio"])
+        for seed in (1, 2)
+        for arm in ("augmented", "baseline-matched")
+    ]
+    assert "- baseline-matched seed 2: synthetic_ratio" in (out / "report.md").read_text()
+    assert json.loads((out / "report.json").read_text())["mixed_options"] == rep["mixed_options"]
+    for name, mtime in made.items():  # no result or model was rewritten
+        if name.endswith((".pt", ".json")) and not name.startswith("report"):
+            assert (out / name).stat().st_mtime_ns == mtime, name
+    with pytest.raises(UserError, match="baseline-seed3.json does not exist: --report-only"):
+        bench(dataclasses.replace(cfg, report_only=True, seeds=[1, 2, 3]))
+    assert not (out / "baseline-seed3.json").exists()
+    with pytest.raises(UserError, match="drop --test-poses"):
+        dataclasses.replace(cfg, report_only=True, test_poses=2, test_generator="g")
 
 
 def test_the_subset_is_seeded_and_the_same_for_every_use(synth_root):

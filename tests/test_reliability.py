@@ -269,3 +269,18 @@ def test_a_killed_writers_temp_folder_is_removed_by_the_next_run(shards, tmp_pat
     assert export(shards, out) == len(ShardDataset(shards))
     assert not left.exists()
     assert sorted(p.name for p in out.iterdir()) == ["bounding_box_train"]
+
+
+def test_equal_checkpoints_are_equal_files(tmp_path):
+    """A checkpoint's digest names the generator of a synthesis job and of every augmented
+    bench result, so the same weights must give the same bytes whatever file they go to."""
+    import torch
+
+    from reidaug.training import checkpoint
+    from reidaug.weights import file_sha256
+
+    payload = {"nets": {"G1": {"w": torch.arange(6.0).reshape(2, 3)}}, "config": {"seed": 0}}
+    a = checkpoint.save(tmp_path / "a" / "step-0000001.pt", payload)
+    b = checkpoint.save(tmp_path / "b.pt", payload)
+    assert file_sha256(a) == file_sha256(b)
+    assert torch.equal(checkpoint.load(b)["nets"]["G1"]["w"], payload["nets"]["G1"]["w"])

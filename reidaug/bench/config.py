@@ -77,6 +77,10 @@ class BenchConfig:
     #: the arms whose models test-time fusion ranks (``None``: every arm); each model adds
     #: its embedding of every generated view to the pass
     test_arms: list[str] | None = None
+    #: train nothing: rebuild the report from the finished (arm, seed) results in ``out``,
+    #: listing those made with other options instead of refusing them (units of one study
+    #: made on several machines or from a regenerated generator file)
+    report_only: bool = False
     seeds: list[int] = field(default_factory=lambda: [1])
     arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))
     pretrained: str | None = None
@@ -162,5 +166,12 @@ def check_config(cfg: BenchConfig) -> None:
             )
     if cfg.fusion not in ("mean", "max"):
         raise UserError(f'unknown fusion "{cfg.fusion}"; expected one of: mean, max')
+    if cfg.report_only and cfg.test_poses:
+        raise UserError(
+            "--report-only trains nothing and ranks no views; drop --test-poses (a plain rerun "
+            "rebuilds the report with its test-time pass)"
+        )
+    if cfg.report_only and cfg.min_confidence is not None:
+        raise UserError("--report-only filters no synthetic images; drop --min-confidence")
     if cfg.workers < 0:
         raise UserError(f"--workers must be 0 or more, got {cfg.workers}")

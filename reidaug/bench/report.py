@@ -204,6 +204,19 @@ def environment_lines(runs: dict[str, list[dict]]) -> list[str]:
     ]
 
 
+def mixed_lines(mixed: list[dict] | None) -> list[str]:
+    """The results a ``--report-only`` report kept although other options made them."""
+    if not mixed:
+        return []
+    return [
+        "",
+        "Made with other options than this report's command (kept by --report-only; the "
+        "fields that differ):",
+        "",
+        *(f"- {m['arm']} seed {m['seed']}: {', '.join(m['fields'])}" for m in mixed),
+    ]
+
+
 def write_report(out: Path, report: dict) -> None:
     """``report.json``, ``report.md`` and ``cmc.png``, each written to a temp file and renamed."""
     out.mkdir(parents=True, exist_ok=True)
@@ -248,6 +261,7 @@ def write_report(out: Path, report: dict) -> None:
     lines += test_time_lines(report.get("test_time"))
     lines += ["", f"Training time: {report['seconds'] / 60:.1f} min over all runs."]
     lines += environment_lines(report["runs"])
+    lines += mixed_lines(report.get("mixed_options"))
     write_text(out / "report.md", "\n".join(lines) + "\n")
     import matplotlib
 

@@ -146,6 +146,18 @@ def result_key(
     return json.loads(json.dumps(key))  # as stored in JSON (tuples become lists)
 
 
+def differing_fields(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the leaves where two result keys differ (``shards.checkpoint_sha256``)."""
+    out: list[str] = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differing_fields(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
 def train_arm(
     cfg: BenchConfig,
     ds: Market1501,
@@ -211,7 +223,9 @@ def bench(
 
     Each (arm, seed) writes ``OUT/<arm>-seed<S>.json`` and its model ``OUT/<arm>-seed<S>.pt``
     as soon as it finishes, and ``OUT/.<arm>-seed<S>.state.pt`` after every epoch; a rerun skips
-    finished results whose options match and refuses ones that do not.
+    finished results whose options match and refuses ones that do not. With
+    ``cfg.report_only`` nothing is trained: every result must exist, and those made with other
+    options are listed in the report's ``mixed_options`` instead of refused.
 
     Returns:
         The report: per-seed results, mean and std per arm, and the paired deltas.
@@ -251,19 +265,28 @@ def bench(
         )
     # the baseline first: with --label teacher it labels the same seed's synthetic images
     arms = sorted(cfg.arms, key=ARMS.index)
+    mixed: list[dict] = []
     for seed in cfg.seeds:
         for arm in arms:
             key = result_key(cfg, arm, ds, shards_id, synthetic_filter)
             res = out / f"{arm}-seed{seed}.json"
             if res.is_file():
-                diff = first_difference(read_result(res).get("key", {}), key)
-                if diff:
+                old = read_result(res).get("key", {})
+                diff = first_difference(old, key)
+                if diff and cfg.report_only:
+                    mixed.append({"arm": arm, "seed": seed, "fields": differing_fields(old, key)})
+                elif diff:
                     raise UserError(
                         f"{res} was made with other options ({diff}); "
                         "use another --out or remove it"
                     )
                 log(f"{arm} seed {seed}: finished earlier, skipped ({res})")
                 continue
+            if cfg.report_only:
+                raise UserError(
+                    f"{res} does not exist: --report-only trains nothing; run without it to "
+                    f"train {arm} seed {seed}"
+                )
             log(f"seed {seed}: training the {arm} arm")
             state = out / f".{arm}-seed{seed}.state.pt"
             arm_shards = shards if arm == "augmented" else None
@@ -297,6 +320,8 @@ def bench(
             )
             (out / f".{arm}-seed{seed}.state.pt").unlink(missing_ok=True)
     report = build_report(cfg, out, ds, len(shards) if shards is not None else 0, synthetic_filter)
+    if mixed:
+        report["mixed_options"] = mixed
     if cfg.test_poses:
         report["test_time"] = test_time_report(cfg, ds, out, device, progress, log)
     write_report(out, report)

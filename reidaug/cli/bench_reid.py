@@ -235,6 +235,13 @@ RECIPE_HELP = "[default: from --recipe]"
 )
 @workers_option
 @click.option(
+    "--report-only",
+    is_flag=True,
+    help="Train nothing: rebuild report.json, report.md and cmc.png from the finished results "
+    "in --out (every --arms x --seeds one must exist); results made with other options are "
+    "kept and listed in the report, not refused.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("bench-reid"),

@@ -22,7 +22,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from reidaug.atomic import atomic_path
+from reidaug.atomic import save_torch
 from reidaug.data.market1501 import Item, Market1501
 from reidaug.errors import UserError
 from reidaug.reidnet import adapter
@@ -71,8 +71,7 @@ def save(
         "quality": quality,
         "state_dict": state,
     }
-    with atomic_path(path) as tmp:
-        torch.save(ck, tmp)
+    save_torch(path, ck)
 
 
 def save_trained(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from reidaug import __version__
-from reidaug.atomic import atomic_path
+from reidaug.atomic import save_torch
 from reidaug.errors import UserError
 
 
@@ -49,8 +49,12 @@ def save(path: str | os.PathLike, payload: dict) -> Path:
     """Write ``payload`` atomically to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, what=f"checkpoint {path}", kept="earlier checkpoints are kept") as tmp:
-        torch.save({"reidaug_version": __version__, **payload}, tmp)
+    save_torch(
+        path,
+        {"reidaug_version": __version__, **payload},
+        what=f"checkpoint {path}",
+        kept="earlier checkpoints are kept",
+    )
     return path
 
 
