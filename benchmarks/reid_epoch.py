@@ -9,8 +9,12 @@ each as seconds an epoch. ``--market`` reads the real Market-1501 (``REIDAUG_DAT
 ``../shared/data/market1501``), ``--real-per-id K`` a seeded subset of it so that an epoch is
 short; without ``--market`` a small embedded dataset.
 
+``--recipes cpu,pretrained`` instead times the bench loop's epoch of the second recipe against
+the first's (goal: the pretrained MobileNetV2 at most 1.3x the scratch osnet_x0_25).
+
     python benchmarks/reid_epoch.py --market --real-per-id 2 --repeat 3
     python benchmarks/reid_epoch.py --market --real-per-id 2 --workers 0,1,2
+    python benchmarks/reid_epoch.py --market --real-per-id 4 --recipes cpu,pretrained
 """
 
 from __future__ import annotations
@@ -106,6 +110,22 @@ def steps_only(recipe, items, num_classes: int) -> float:
     return time.perf_counter() - t
 
 
+def compare_recipes(names: list[str], items, num_classes: int, workers: int, args) -> None:
+    """Print the epoch of recipe ``names[1]`` against ``names[0]``'s (the bench loop, same
+    images, interleaved), each with the recipe's own model, transforms and batch size."""
+    a, b = (ReidRecipe.named(n, epochs=1, warmup_epochs=0) for n in names)
+    for r in (a, b):
+        print(f"recipe {r.model}: {r.height}x{r.width}, batch {r.batch_size}, {r.transforms}")
+    pairs = alternate(
+        lambda: bench_epoch(a, items, num_classes, workers),
+        lambda: bench_epoch(b, items, num_classes, workers),
+        args.repeat,
+    )
+    print(f"{names[0]}: {Spread(tuple(p[0] for p in pairs)).median:.1f} s an epoch")
+    print(f"{names[1]}: {Spread(tuple(p[1] for p in pairs)).median:.1f} s an epoch")
+    print(Spread(tuple(p[1] / p[0] for p in pairs)).line(f"ratio {names[1]}/{names[0]}", "<= 1.3"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--market", action="store_true", help="read the real Market-1501")
@@ -116,6 +136,11 @@ def main() -> None:
         default="1,2",
         help="loader workers of the bench and of torchreid (A,B), or A,B,C to compare the "
         "bench with A, B and C workers against torchreid with the last",
+    )
+    ap.add_argument(
+        "--recipes",
+        default=None,
+        help="A,B: time recipe B's epoch against recipe A's, both through the bench loop",
     )
     args = ap.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
@@ -138,6 +163,9 @@ def main() -> None:
         n, steps = len(items), len(items) // recipe.batch_size
         print(f"{n} training images, {ds.num_train_ids} ids, {steps} steps of {recipe.batch_size}")
         print(f"torch threads {torch.get_num_threads()}; recipe cpu ({recipe.model})")
+        if args.recipes:
+            compare_recipes(args.recipes.split(","), items, ds.num_train_ids, workers[0], args)
+            return
         tr_workers = workers[-1]
         for w in workers[:-1]:
             pairs = alternate(

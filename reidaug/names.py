@@ -13,7 +13,7 @@ METRICS = ("ssim", "mssim", "ssim-fixed", "sharpness", "is", "mis", "fid", "idp"
 STRATEGIES: tuple[str, ...] = ("random", "kmeans", "farthest")
 
 #: The re-ID bench: named recipes, arms, and torchreid's choices it exposes.
-REID_RECIPES = ("cpu", "gpu")
+REID_RECIPES = ("cpu", "pretrained", "gpu")
 ARMS = ("baseline", "augmented", "baseline-matched")
 #: How the bench labels synthetic images.
 LABELS = ("same-id", "lsro", "teacher")

@@ -62,7 +62,7 @@ def trained(synth_root, tmp_path_factory):
 @pytest.mark.slow
 def test_idp_and_sharpness_on_a_trained_g1(trained, synth_root, tmp_path, monkeypatch):
     monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
-    said = []
+    said, bars = [], []
     recs = evaluate(
         run=trained,
         protocols=["posegan"],
@@ -71,7 +71,13 @@ def test_idp_and_sharpness_on_a_trained_g1(trained, synth_root, tmp_path, monkey
         device="cpu",
         reid_recipe={"epochs": 4, "batch_size": 32, "workers": 0},
         log=said.append,
+        progress=lambda done, total, **kw: bars.append((done, total, kw.get("protocol"))),
     )
+    # the judge's bar counts steps and names the epoch each is in, never "epoch 37/96"
+    judge_bars = [b for b in bars if b[2] and b[2].startswith("re-ID model")]
+    assert judge_bars and judge_bars[-1][2] == "re-ID model, epoch 4/4"
+    assert judge_bars[-1][0] == judge_bars[-1][1] > 4
+    assert all(r["judge"] == "cpu recipe" for r in recs if r["metric"].startswith("idp"))
     v = {(r["metric"], r["source"]): r["value"] for r in recs}
     n = {(r["metric"], r["source"]): r["n"] for r in recs}
     # every source is ranked on the same queries; the judge's own figures come with them

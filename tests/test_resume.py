@@ -1,6 +1,7 @@
 """What a resume may change: a finished stage's length never, a moved dataset only if it is the
 same one, and every checkpoint the plan still needs is kept."""
 
+import json
 import shutil
 
 import pytest
@@ -63,3 +64,30 @@ def test_resume_takes_the_changes_or_the_whole_config_alike(synth_root, tmp_path
     ]
     with pytest.raises(UserError, match="unknown training options: speed"):
         train(resume=a, changes={"speed": 2})
+
+
+def test_a_runs_recorded_root_wins_over_reidaug_data(synth_root, tmp_path, runner, monkeypatch):
+    """Precedence for every command that takes a run: --root, then the run's record, then
+    $REIDAUG_DATA (which names another dataset here)."""
+    from reidaug.cli import cli
+
+    run = train(tiny(synth_root, tmp_path / "r", iters1=1, iters2=1, checkpoint_every=1))
+    other = tmp_path / "other"
+    make_synthetic(other, ids=2, seed=3, test_pairs=8)
+    monkeypatch.setenv("REIDAUG_DATA", str(other))
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--iters2", "2"])
+    assert r.exit_code == 0, r.stderr
+    assert C.load(C.latest(run))["stage_step"] == 2
+    r = runner.invoke(
+        cli, ["synthesize", "--run", str(run), "--poses", "1", "--out", str(tmp_path / "s")]
+    )
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(
+        cli, ["evaluate", "--run", str(run), "--limit", "4", "--metrics", "ssim"]
+    )
+    assert r.exit_code == 0, r.stderr
+    # an explicit --root still moves the run, and is checked
+    r = runner.invoke(cli, ["train", "--resume", str(run), "--iters2", "3", "--root", str(other)])
+    assert r.exit_code == 1 and "holds another training set" in r.stderr
+    envs = [json.loads(line) for line in (run / "environment.jsonl").read_text().splitlines()]
+    assert len(envs) == 2 and {"cpu", "threads", "torch", "deterministic"} <= set(envs[-1])

@@ -45,6 +45,8 @@ class BenchConfig:
     label_smooth: bool = True
     transforms: list[str] = field(default_factory=lambda: ["random_flip"])
     fixbase_epochs: int = 0
+    warmup_epochs: int = 0
+    base_lr_mult: float = 1.0
     #: how synthetic images are labelled: their source's id, LSRO's uniform distribution, or
     #: the same seed's finished baseline model's ``softmax(logits / teacher_temperature)``
     label: Literal["same-id", "lsro", "teacher"] = "same-id"
@@ -66,6 +68,10 @@ class BenchConfig:
     real_per_id: int | None = None
     id_fraction: float | None = None
     subset_seed: int = 0
+    #: tune on a validation split instead of the test set: ``val_ids`` training identities
+    #: (seed ``val_seed``) become the queries and gallery, the rest the training set
+    val_ids: int | None = None
+    val_seed: int = 0
     #: test-time pose fusion of every trained model: each query and gallery image also
     #: generated in ``test_poses`` canonical poses by ``test_generator`` (a run directory)
     test_poses: int = 0
@@ -102,6 +108,11 @@ class BenchConfig:
         if self.real_per_id is None and self.id_fraction is None:
             return None
         return (self.real_per_id, self.id_fraction, self.subset_seed)
+
+    def model_key(self) -> dict:
+        """The :data:`MODEL_FIELDS` of a result key (later fields left out at their neutral
+        value, as :meth:`ReidRecipe.to_dict` does)."""
+        return {"dataset": self.dataset, **self.reid.to_dict()}
 
     @property
     def reid(self) -> ReidRecipe:
@@ -173,5 +184,10 @@ def check_config(cfg: BenchConfig) -> None:
         )
     if cfg.report_only and cfg.min_confidence is not None:
         raise UserError("--report-only filters no synthetic images; drop --min-confidence")
+    if cfg.val_ids is not None and cfg.test_poses:
+        raise UserError(
+            "--test-poses ranks generated views of the test split; --val-ids replaces it with a "
+            "validation split: drop one of them"
+        )
     if cfg.workers < 0:
         raise UserError(f"--workers must be 0 or more, got {cfg.workers}")

@@ -44,7 +44,7 @@ def build_report(
     }
     report = {
         "config": asdict(cfg),
-        "weights": f"ImageNet from {cfg.pretrained}" if cfg.pretrained else "from scratch",
+        "weights": weights_text(cfg.pretrained),
         "steps": "extra (synthetic added on top)"
         if cfg.extra_steps
         else "equal (synthetic added to each batch)"
@@ -53,6 +53,7 @@ def build_report(
         "arms": {arm: arm_info(cfg, arm, len(ds.train)) for arm in cfg.arms},
         "train_images": len(ds.train),
         "subset": ds.subset,
+        "validation": ds.validation,
         "synthetic_images_available": n_synthetic,
         "synthetic_filter": synthetic_filter,
         "runs": runs,
@@ -217,6 +218,26 @@ def mixed_lines(mixed: list[dict] | None) -> list[str]:
     ]
 
 
+def weights_text(pretrained: str | None) -> str:
+    """How the backbone started: from scratch, or from which ImageNet weights."""
+    if not pretrained:
+        return "from scratch"
+    if pretrained == "imagenet":
+        return "ImageNet (found offline)"
+    return f"ImageNet from {pretrained}"
+
+
+def validation_lines(v: dict | None) -> list[str]:
+    """The report's note that its figures rank a validation split, not the test set."""
+    if not v:
+        return []
+    return [
+        f"**Validation split, not the test set:** {v['ids']} training identities held out "
+        f"(seed {v['seed']}): {v['query']} queries against {v['gallery']} gallery images.",
+        "",
+    ]
+
+
 def write_report(out: Path, report: dict) -> None:
     """``report.json``, ``report.md`` and ``cmc.png``, each written to a temp file and renamed."""
     out.mkdir(parents=True, exist_ok=True)
@@ -241,6 +262,7 @@ def write_report(out: Path, report: dict) -> None:
         ),
         "",
         *filter_lines(report.get("synthetic_filter")),
+        *validation_lines(report.get("validation")),
         "| arm | mAP | Rank-1 | Rank-5 | Rank-10 |",
         "| --- | --- | --- | --- | --- |",
     ]

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from reidaug.atomic import write_json
-from reidaug.bench.config import ARM_FIELDS, METRIC_KEYS, MODEL_FIELDS, BenchConfig
+from reidaug.bench.config import ARM_FIELDS, METRIC_KEYS, BenchConfig
 from reidaug.bench.fusion import ROWS
 from reidaug.bench.labels import keep_confident, source_confidence, teacher_labels
 from reidaug.bench.plan import arm_plan, steps_per_epoch
@@ -132,8 +132,10 @@ def result_key(
     synthetic_filter: dict | None = None,
 ) -> dict:
     """Everything that alters an (arm, seed) result: old results must match it to be reused."""
-    key = {k: getattr(cfg, k) for k in MODEL_FIELDS}
+    key = cfg.model_key()
     key |= {"root": str(Path(ds.root).resolve()), "train_images": len(ds.train)}
+    if ds.validation is not None:
+        key |= {"validation": ds.validation}
     if ds.subset is not None:
         key |= {"subset": ds.subset}
     key |= {k: getattr(cfg, k) for k in ARM_FIELDS[arm]}
@@ -241,6 +243,12 @@ def bench(
     adapter.check_model(cfg.model)  # before any work
     ds = build_dataset(cfg.dataset, cfg.root)
     ds.check_before_run(need_annotations=False)
+    if cfg.val_ids is not None:
+        v = ds.hold_out(cfg.val_ids, cfg.val_seed)
+        log(
+            f"validation split: {v['ids']} ids held out, {v['query']} queries, "
+            f"{v['gallery']} gallery images"
+        )
     subset = ds.restrict_train(cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)
     if subset is not None:
         log(f"training subset: {subset['images']} images of {subset['ids']} ids")

@@ -84,6 +84,13 @@ from reidaug.names import DATASETS, METRICS
     "one on the real training set once and cache it].",
 )
 @click.option(
+    "--reid-recipe",
+    type=click.Choice(["cpu", "pretrained"]),
+    default=None,
+    help="Recipe of the cached idp judge: cpu (osnet_x0_25 from scratch, the judge of the "
+    "earlier studies) or pretrained (the ImageNet MobileNetV2) [default: cpu].",
+)
+@click.option(
     "--reid-model",
     default=None,
     help="torchreid model of the cached idp judge [default: the cpu recipe's, osnet_x0_25].",
@@ -127,6 +134,7 @@ def evaluate_cmd(
     inception_weights,
     is_protocol,
     reid_checkpoint,
+    reid_recipe,
     reid_model,
     reid_epochs,
     shards,
@@ -168,7 +176,7 @@ def evaluate_cmd(
             is_protocol=is_protocol,
             reid_checkpoint=reid_checkpoint,
             shards=shards,
-            reid_recipe={"model": reid_model, "epochs": reid_epochs},
+            reid_recipe={"recipe": reid_recipe, "model": reid_model, "epochs": reid_epochs},
             raw_weights=raw_weights,
         )
         records = evaluate(cfg, progress=update, log=app.info)

@@ -335,6 +335,9 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
             kw[k] = getattr(app, k)
     resume: Path | None = kw.pop("resume")
     given.discard("resume")
+    if resume is not None and ctx.get_parameter_source("root") is ParameterSource.ENVIRONMENT:
+        # the run's recorded root wins over $REIDAUG_DATA; only an explicit --root moves it
+        given.discard("root")
     if "nn_kernel" in given and resume is None and not kw["lambda_nn"]:
         raise click.UsageError("--nn-kernel sizes the nearest-neighbour loss; add --lambda-nn W")
     if "num_scales" in given and resume is None and kw["model"] == "pg2":

@@ -113,6 +113,8 @@ class Market1501:
         self.annotation_dir = Path(annotations) if annotations else self.root / "annotations"
         #: what :meth:`restrict_train` kept, or ``None`` for the whole training set
         self.subset: dict | None = None
+        #: the validation split of :meth:`hold_out`, or ``None`` (the real test split)
+        self.validation: dict | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={str(self.root)!r})"
@@ -220,6 +222,58 @@ class Market1501:
             "sha256": self.train_digest(),
         }
         return self.subset
+
+    def hold_out(self, ids: int, seed: int = 0) -> dict:
+        """Replace the test split by a validation split carved from the training identities:
+        ``ids`` seeded identities seen by at least two cameras leave the training set; of each,
+        one image per camera becomes a query and the rest the gallery (Market's protocol, so
+        same-camera matches are ignored). Training labels are renumbered over the rest. Call it
+        before :meth:`restrict_train`; the test images are never read afterwards.
+
+        Returns:
+            What identifies the split (its arguments, sizes and a digest of its image names).
+        """
+        if self.subset is not None:
+            raise ValueError("hold_out() comes before restrict_train()")
+        by_id: dict[int, list[Item]] = {}
+        for it in self.train:
+            by_id.setdefault(it.raw_pid, []).append(it)
+        eligible = sorted(p for p, imgs in by_id.items() if len({i.camid for i in imgs}) > 1)
+        if ids < 1 or ids >= len(by_id) or ids > len(eligible):
+            raise UserError(
+                f"--val-ids must lie in [1, {min(len(eligible), len(by_id) - 1)}] (identities "
+                f"seen by two cameras, leaving some to train on), got {ids}"
+            )
+        rng = np.random.default_rng([seed, 23])
+        held = sorted(int(p) for p in rng.choice(eligible, size=ids, replace=False))
+        query, gallery = [], []
+        for pid in held:
+            imgs = by_id[pid]
+            for cam in sorted({i.camid for i in imgs}):
+                in_cam = [i for i in imgs if i.camid == cam]
+                q = in_cam[int(rng.integers(len(in_cam)))]
+                query.append(q)
+                gallery += [i for i in in_cam if i is not q]
+        rest = sorted(set(by_id) - set(held))
+        label = {pid: i for i, pid in enumerate(rest)}
+        train = [
+            Item(it.path, label[it.raw_pid], it.camid, it.raw_pid) for p in rest for it in by_id[p]
+        ]
+        train.sort(key=lambda it: it.path.name)
+
+        def raw(items: list[Item]) -> list[Item]:  # the test splits keep raw pids
+            return [Item(i.path, i.raw_pid, i.camid, i.raw_pid) for i in items]
+
+        self.__dict__.update(train=train, query=raw(query), _gallery_all=raw(gallery))
+        names = "\n".join(sorted(i.path.name for i in query + gallery))
+        self.validation = {
+            "ids": ids,
+            "seed": seed,
+            "query": len(query),
+            "gallery": len(gallery),
+            "sha256": hashlib.sha256(names.encode()).hexdigest()[:16],
+        }
+        return self.validation
 
     def train_digest(self) -> str:
         """What identifies the training split (or subset): a digest of its image names."""

@@ -15,7 +15,7 @@ from reidaug.config import EvalConfig
 from reidaug.data import build_dataset
 from reidaug.data.pairs import Pair, load_image, protocol_pairs
 from reidaug.data.parts import warp_images
-from reidaug.device import resolve_device
+from reidaug.device import environment, resolve_device
 from reidaug.errors import UserError
 from reidaug.metrics.idp import IdpMetric
 from reidaug.metrics.inception import inception_metrics
@@ -176,12 +176,14 @@ def evaluate(
         records += s.finish()
     if gen is not None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        env = environment(dev)
         for rec in records:
             line = {
                 **rec,
                 "checkpoint": str(gen.checkpoint),
                 "averaged": list(gen.averaged),
                 "time": stamp,
+                "environment": env,
             }
             with open(gen.run / f"metric-{rec['metric']}.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(line) + "\n")

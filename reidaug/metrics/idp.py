@@ -164,19 +164,28 @@ def train_id_accuracy(
     return out
 
 
+def judge_name(cfg) -> str:
+    """What every idp figure says of its judge: the file, or the recipe of the cached model."""
+    if cfg.reid_checkpoint is not None:
+        return Path(cfg.reid_checkpoint).name
+    return f"{cfg.reid_recipe.get('recipe', 'cpu')} recipe"
+
+
 def judge_checkpoint(ctx: EvalContext) -> Path:
-    """The configured judge file, or the cached ``cpu``-recipe re-ID model of the dataset
-    (trained on first use, with ``cfg.reid_recipe`` overriding its fields)."""
+    """The configured judge file, or the cached re-ID model of the dataset (trained on first
+    use) of ``cfg.reid_recipe``'s ``recipe`` (``cpu`` unless named; ``pretrained`` is the
+    ImageNet MobileNetV2), its other keys overriding the recipe's fields."""
     cfg = ctx.cfg
     if cfg.reid_checkpoint is not None:
         return Path(cfg.reid_checkpoint)
     options = dict(cfg.reid_recipe)
     workers = options.pop("workers", 1)
-    recipe = ReidRecipe.named("cpu", **options)
+    recipe = ReidRecipe.named(options.pop("recipe", "cpu"), **options)
 
     def report(done, total, **kw):
         if ctx.progress:
-            ctx.progress(done, total, protocol=f"re-ID model, epoch {done}/{total}")
+            # done/total count steps; the label names the epoch the step is in
+            ctx.progress(done, total, protocol=f"re-ID model, epoch {kw['epoch']}/{kw['epochs']}")
 
     return cached_model(
         recipe, ctx.ds.name, str(ctx.ds.root), 1, ctx.device, workers, report, ctx.log
@@ -208,6 +217,7 @@ class IdpMetric:
         )
         self.ranker: IdpScorer | None = None
         self.protocol = ""
+        self.judge = judge_name(ctx.cfg)
 
     def start(self, protocol: str) -> None:
         if self.ranker is None:  # once: every protocol ranks the same gallery
@@ -229,7 +239,7 @@ class IdpMetric:
         for src in self.ranker.queries:
             sc = self.ranker.score(src)
             for k in ("rank1", "mAP"):
-                out.append(figure(f"idp-{k}", self.protocol, src, sc[k], sc["n"]))
+                out.append(figure(f"idp-{k}", self.protocol, src, sc[k], sc["n"], judge=self.judge))
         return out
 
     def finish(self) -> list[dict]:
@@ -237,9 +247,10 @@ class IdpMetric:
         gf = self.ranker.gf if self.ranker is not None else None
         q = judge_quality(self.model, self.meta, ctx.ds, ctx.device, gf)
         for k in ("rank1", "mAP"):
-            out.append(figure(f"idp-{k}", "real queries", JUDGE, q[k], q["n"]))
+            out.append(figure(f"idp-{k}", "real queries", JUDGE, q[k], q["n"], judge=self.judge))
         ctx.log(
-            f"idp judge on the real {ctx.ds.name} queries: mAP {100 * q['mAP']:.1f}%, "
+            f"idp judge ({self.judge}) on the real {ctx.ds.name} queries: "
+            f"mAP {100 * q['mAP']:.1f}%, "
             f"Rank-1 {100 * q['rank1']:.1f}%"
         )
         if q["mAP"] < WEAK_JUDGE_MAP:
@@ -253,5 +264,7 @@ class IdpMetric:
             for src, r in train_id_accuracy(
                 self.model, self.meta, ctx.ds, shards, ctx.device, ctx.cfg.limit
             ).items():
-                out.append(figure("idp-top1", "train-ids", src, r["top1"], r["n"]))
+                out.append(
+                    figure("idp-top1", "train-ids", src, r["top1"], r["n"], judge=self.judge)
+                )
         return out

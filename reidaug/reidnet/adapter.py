@@ -21,7 +21,7 @@ from torch import nn
 
 from reidaug.errors import UserError
 from reidaug.names import OPTIMIZERS, SCHEDULERS, TRANSFORMS
-from reidaug.weights import load_state
+from reidaug.reidnet import backbone
 
 
 def _tr():
@@ -32,9 +32,9 @@ def _tr():
 
 
 def model_names() -> list[str]:
-    """Every model name torchreid can build."""
+    """Every re-ID model name: torchreid's and reidaug's own (:mod:`~reidaug.reidnet.backbone`)."""
     models = _tr().models  # imported under the adapter's warning filter
-    return sorted(vars(models)["__model_factory"])
+    return sorted([*vars(models)["__model_factory"], *backbone.OWN_MODELS])
 
 
 def check_model(name: str) -> None:
@@ -47,31 +47,37 @@ def check_model(name: str) -> None:
 def build_model(
     name: str, num_classes: int, pretrained: str | os.PathLike | None = None
 ) -> nn.Module:
-    """A torchreid model trained from scratch, or from local ImageNet weights.
+    """A re-ID model trained from scratch, or from local ImageNet weights.
 
     Args:
-        name: a torchreid model name (``osnet_x0_25``, ``resnet50`` ...).
+        name: a torchreid model name (``osnet_x0_25``, ``resnet50`` ...) or one of reidaug's
+            own (``mobilenetv2_bnneck``).
         num_classes: training identities.
-        pretrained: a local ImageNet weights file; nothing is downloaded.
+        pretrained: an ImageNet weights file, or ``"imagenet"`` to find one
+            (:func:`~reidaug.reidnet.backbone.find_weights`); nothing is downloaded.
     """
     check_model(name)
-    model = _tr().models.build_model(
-        name, num_classes, loss="softmax", pretrained=False, use_gpu=False
-    )
+    if name in backbone.OWN_MODELS:
+        model = backbone.build_own(name, num_classes)
+    else:
+        model = _tr().models.build_model(
+            name, num_classes, loss="softmax", pretrained=False, use_gpu=False
+        )
     if pretrained is not None:
-        path = Path(pretrained)
-        if not path.is_file():
-            raise UserError(f"pretrained weights not found: {path}")
-        state = load_state(path, "pretrained")
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        own = model.state_dict()
-        usable = {k.removeprefix("module."): v for k, v in state.items()}
-        usable = {k: v for k, v in usable.items() if k in own and own[k].shape == v.shape}
-        if not usable:
-            raise UserError(f"no layer of {path} fits {name}")
-        own.update(usable)
-        model.load_state_dict(own)
+        path = backbone_weights(name, pretrained)
+        backbone.load_pretrained(model, name, path)
     return model
+
+
+def backbone_weights(name: str, pretrained: str | os.PathLike) -> Path:
+    """The weights file that ``pretrained`` (a path, or ``"imagenet"``) means for ``name``."""
+    return backbone.find_weights(name, None if str(pretrained) == "imagenet" else pretrained)
+
+
+def new_layers(model: nn.Module) -> list[str]:
+    """The layers a pretrained model learns from scratch (its head), by child name."""
+    names = {n for n, _ in model.named_children()}
+    return [n for n in backbone.NEW_LAYERS if n in names]
 
 
 def transforms(height: int, width: int, names: Sequence[str] = ("random_flip",)):
@@ -104,10 +110,23 @@ def check_choice(what: str, name: str, choices: Sequence[str]) -> None:
         raise UserError(f'unknown {what} "{name}"; expected one of: {", ".join(choices)}')
 
 
-def optimizer(model: nn.Module, name: str = "adam", lr: float = 3e-4, weight_decay: float = 5e-4):
-    """torchreid's ``build_optimizer`` (``amsgrad`` is Adam with the AMSGrad correction)."""
+def optimizer(
+    model: nn.Module,
+    name: str = "adam",
+    lr: float = 3e-4,
+    weight_decay: float = 5e-4,
+    base_lr_mult: float = 1.0,
+):
+    """torchreid's ``build_optimizer`` (``amsgrad`` is Adam with the AMSGrad correction);
+    with ``base_lr_mult != 1`` the backbone learns at ``lr * base_lr_mult`` and the head
+    (:func:`new_layers`) at ``lr`` (torchreid's ``staged_lr``)."""
     check_choice("optimizer", name, OPTIMIZERS)
-    return _tr().optim.build_optimizer(model, optim=name, lr=lr, weight_decay=weight_decay)
+    staged = {}
+    if base_lr_mult != 1.0:
+        staged = {"staged_lr": True, "new_layers": new_layers(model), "base_lr_mult": base_lr_mult}
+    return _tr().optim.build_optimizer(
+        model, optim=name, lr=lr, weight_decay=weight_decay, **staged
+    )
 
 
 def scheduler(opt, name: str = "single_step", stepsize: Sequence[int] = (20,), max_epoch: int = 1):
@@ -145,7 +164,14 @@ def evaluate(
     """
     tr = _tr()
     dist = distance(qf, gf)
-    max_rank = min(max_rank, len(g_pids))
+    # torchreid's ranking needs every query's gallery, less its same-camera matches, to hold
+    # max_rank entries (a small gallery, such as a validation split's, may not)
+    same: dict[tuple[int, int], int] = {}
+    for p, c in zip(g_pids, g_camids, strict=True):
+        same[(int(p), int(c))] = same.get((int(p), int(c)), 0) + 1
+    dropped = max((same.get((int(p), int(c)), 0) for p, c in zip(q_pids, q_camids, strict=True)),
+                  default=0)  # fmt: skip
+    max_rank = max(1, min(max_rank, len(g_pids) - dropped))
     with contextlib.redirect_stdout(io.StringIO()):  # it prints when the gallery is small
         cmc, mAP = tr.metrics.evaluate_rank(
             dist,

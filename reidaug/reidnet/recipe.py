@@ -28,7 +28,13 @@ class ReidRecipe:
     label_smooth: bool = True
     transforms: list[str] = field(default_factory=lambda: ["random_flip"])
     fixbase_epochs: int = 0
+    #: ImageNet weights of the backbone: a file, ``"imagenet"`` (found offline, see
+    #: :func:`~reidaug.reidnet.backbone.find_weights`), or ``None`` (from scratch)
     pretrained: str | None = None
+    #: linear learning-rate warm-up from a tenth of the schedule's rate over this many epochs
+    warmup_epochs: int = 0
+    #: the backbone's learning rate as a multiple of the head's (``lr``)
+    base_lr_mult: float = 1.0
 
     def __post_init__(self) -> None:
         check_recipe(self)
@@ -39,10 +45,29 @@ class ReidRecipe:
         return cls(**with_preset(RECIPES, name, overrides, cls, "recipe"))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, leaving out the later ones at their neutral value, so that the keys of
+        models trained before those fields existed still match."""
+        return {k: v for k, v in asdict(self).items() if NEUTRAL.get(k, _KEEP) != v}
 
 
+_KEEP = object()
+#: Fields a model key leaves out at this value (they change nothing there).
+NEUTRAL = {"warmup_epochs": 0, "base_lr_mult": 1.0}
 RECIPE_FIELDS = tuple(f.name for f in fields(ReidRecipe))
+
+
+def lr_factor(recipe: ReidRecipe, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based) as a share of ``recipe.lr``: the warm-up
+    times torchreid's schedule (cosine to 0 over the epochs, or steps of 0.1)."""
+    if recipe.scheduler == "cosine":
+        f = 0.5 * (1 + math.cos(math.pi * epoch / recipe.epochs))
+    elif recipe.scheduler == "single_step":
+        f = 0.1 ** (epoch // recipe.stepsize[0])
+    else:
+        f = 0.1 ** sum(epoch >= s for s in recipe.stepsize)
+    if epoch < recipe.warmup_epochs:
+        f *= 0.1 + 0.9 * epoch / recipe.warmup_epochs
+    return f
 
 
 def check_recipe(r) -> None:
@@ -63,17 +88,37 @@ def check_recipe(r) -> None:
         )
     adapter.check_choice("optimizer", r.optim, adapter.OPTIMIZERS)
     adapter.check_choice("scheduler", r.scheduler, adapter.SCHEDULERS)
+    if not 0 <= r.warmup_epochs < r.epochs:
+        raise UserError(
+            f"--warmup-epochs must lie in [0, --epochs), got {r.warmup_epochs} of {r.epochs}"
+        )
+    if not (math.isfinite(r.base_lr_mult) and r.base_lr_mult > 0):
+        raise UserError(f"--base-lr-mult must be a positive number, got {r.base_lr_mult}")
 
 
+_SCRATCH = {k: v for k, v in asdict(ReidRecipe()).items() if k != "pretrained"}
 #: Named recipes; every field can still be overridden. ``cpu`` (the dataclass defaults) is
 #: calibrated on Market-1501 on a 2-core CPU (osnet_x0_25 from scratch, about 45 mAP / 69
 #: Rank-1); ``gpu`` is torchreid's published OSNet softmax recipe at 256x128 (its model zoo's
-#: ``osnet_x1_0`` schedule). ``fixbase_epochs`` trains only the classifier for that many epochs,
-#: and applies only with ``pretrained``.
+#: ``osnet_x1_0`` schedule). ``pretrained`` fine-tunes the ImageNet MobileNetV2 with a BN-neck
+#: at 128x64 the way reid-strong-baseline fine-tunes its ResNet-50: Adam, a linear warm-up, a
+#: tenfold head learning rate, label smoothing, flip + crop + random erasing.
+#: ``fixbase_epochs`` trains only the head for that many epochs (needs ``pretrained``).
 RECIPES: dict[str, dict] = {
-    "cpu": {k: v for k, v in asdict(ReidRecipe()).items() if k != "pretrained"},
+    "cpu": _SCRATCH,
+    "pretrained": {
+        **_SCRATCH,
+        "model": "mobilenetv2_bnneck",
+        "pretrained": "imagenet",
+        "epochs": 30,
+        "optim": "adam",
+        "lr": 3.5e-3,
+        "base_lr_mult": 0.1,
+        "warmup_epochs": 3,
+        "transforms": ["random_flip", "random_crop", "random_erase"],
+    },
     "gpu": {
-        **{k: v for k, v in asdict(ReidRecipe()).items() if k != "pretrained"},
+        **_SCRATCH,
         "model": "osnet_x1_0",
         "height": 256,
         "width": 128,

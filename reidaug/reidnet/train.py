@@ -26,7 +26,8 @@ from reidaug.data.market1501 import Item
 from reidaug.device import seed_everything
 from reidaug.errors import UserError
 from reidaug.reidnet import adapter
-from reidaug.reidnet.recipe import ReidRecipe
+from reidaug.reidnet.backbone import OWN_MODELS
+from reidaug.reidnet.recipe import ReidRecipe, lr_factor
 
 Label = Literal["same-id", "lsro", "teacher"]
 #: ``plan(epoch)``: the batches of one epoch, as dataset indices.
@@ -150,9 +151,17 @@ def train_reid(
         raise ValueError("label='teacher' needs soft_targets")
     seed_everything(seed)
     model = adapter.build_model(recipe.model, num_classes, recipe.pretrained).to(device)
+    # channels_last: MobileNetV2's depthwise convolutions run faster in that layout
+    fmt = torch.channels_last if recipe.model in OWN_MODELS else torch.contiguous_format
+    model = model.to(memory_format=fmt)
     ce = adapter.cross_entropy(num_classes, recipe.label_smooth)
-    opt = adapter.optimizer(model, recipe.optim, recipe.lr, recipe.weight_decay)
-    sched = adapter.scheduler(opt, recipe.scheduler, recipe.stepsize, recipe.epochs)
+    opt = adapter.optimizer(
+        model, recipe.optim, recipe.lr, recipe.weight_decay, recipe.base_lr_mult
+    )
+    if recipe.warmup_epochs:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: lr_factor(recipe, e))
+    else:
+        sched = adapter.scheduler(opt, recipe.scheduler, recipe.stepsize, recipe.epochs)
     fixbase = recipe.fixbase_epochs if recipe.pretrained else 0
     info = {"steps": 0, "real_images": 0, "synthetic_images": 0, "seconds": 0.0, "loss": None}
     start = 0
@@ -180,13 +189,13 @@ def train_reid(
     total = steps_per_epoch * recipe.epochs
     for epoch in range(start, recipe.epochs):
         t0 = time.perf_counter()
-        adapter.train_only(model, ["classifier"] if epoch < fixbase else None)
+        adapter.train_only(model, adapter.new_layers(model) if epoch < fixbase else None)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         loader = DataLoader(data, batch_sampler=plan(epoch), num_workers=workers, generator=g)
         model.train()
         losses = []
         for x, y, which in loader:
-            x, y, which = x.to(device), y.to(device), which.to(device)
+            x, y, which = x.to(device, memory_format=fmt), y.to(device), which.to(device)
             syn = which > 0
             logits = model(x)
             loss = batch_loss(logits, y, which, ce, label, soft_targets)

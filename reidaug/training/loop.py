@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Sampler
 from reidaug.config import CHANGEABLE, TrainConfig
 from reidaug.data import build_dataset
 from reidaug.data.pairs import PairDataset, train_pairs
-from reidaug.device import launch, resolve_device, seed_everything
+from reidaug.device import environment, launch, resolve_device, seed_everything
 from reidaug.errors import Interrupted, UserError
 from reidaug.lock import folder_lock
 from reidaug.reidnet.identity import identity_checkpoint, load_identity
@@ -296,6 +296,10 @@ def _train(cfg, resume, progress, log, identity, changes) -> Path:
     else:
         cfg, run = _create(cfg, ds, selected, log)
         pos = (0, 0)  # (stage index, steps done in it)
+    if launch().rank == 0:  # where each session of the run was made (CPU runs differ by machine)
+        rundir.append_jsonl(
+            run / "environment.jsonl", {"stage": pos[0], "step": pos[1], **environment(device)}
+        )
     return _run_stages(cfg, run, recipe, selected, data, ds, pos, device, resume, progress, log)
 
 

@@ -35,9 +35,13 @@ def create(runs: str | Path, cfg: TrainConfig) -> Path:
 
 
 def append_stats(run: Path, record: dict) -> None:
-    """Append one JSON line to ``stats.jsonl``, on a fresh line even when the last append was
-    torn (a kill or a full disk mid-write leaves a line without its newline)."""
-    p = run / "stats.jsonl"
+    """Append one JSON line to ``stats.jsonl`` (see :func:`append_jsonl`)."""
+    append_jsonl(run / "stats.jsonl", record)
+
+
+def append_jsonl(p: Path, record: dict) -> None:
+    """Append one JSON line to ``p``, on a fresh line even when the last append was torn (a
+    kill or a full disk mid-write leaves a line without its newline)."""
     torn = False
     if p.is_file() and p.stat().st_size:
         with open(p, "rb") as f:
