@@ -82,9 +82,7 @@ def test_a_runs_recorded_root_wins_over_reidaug_data(synth_root, tmp_path, runne
         cli, ["synthesize", "--run", str(run), "--poses", "1", "--out", str(tmp_path / "s")]
     )
     assert r.exit_code == 0, r.stderr
-    r = runner.invoke(
-        cli, ["evaluate", "--run", str(run), "--limit", "4", "--metrics", "ssim"]
-    )
+    r = runner.invoke(cli, ["evaluate", "--run", str(run), "--limit", "4", "--metrics", "ssim"])
     assert r.exit_code == 0, r.stderr
     # an explicit --root still moves the run, and is checked
     r = runner.invoke(cli, ["train", "--resume", str(run), "--iters2", "3", "--root", str(other)])
