@@ -8,7 +8,7 @@ from typing import Literal
 
 DATASETS = ("market1501", "synthetic")
 GENERATORS = ("mscgan", "pg2")
-METRICS = ("ssim", "mssim", "ssim-fixed", "sharpness", "is", "mis", "fid", "idp")
+METRICS = ("ssim", "mssim", "ssim-fixed", "sharpness", "is", "mis", "fid", "fd-mnv2", "idp")
 #: How ``synthesize`` picks target poses from the training pose bank.
 STRATEGIES: tuple[str, ...] = ("random", "kmeans", "farthest")
 

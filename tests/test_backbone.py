@@ -226,3 +226,38 @@ def test_the_pretrained_recipe_benches_on_a_validation_split(synth_root, tmp_pat
         r = runner.invoke(cli, [*base, *flags, "--out", str(tmp_path / "o")])
         assert r.exit_code in (1, 2), (flags, r.output)
         assert msg in r.stderr and "Traceback" not in r.stderr, (flags, r.stderr)
+
+
+@pytest.mark.slow
+def test_a_cut_pretrained_arm_resumes_in_its_warm_up_to_the_same_weights(synth_root, tmp_path):
+    def cfg(out):
+        return BenchConfig.from_recipe(
+            "pretrained",
+            dataset="synthetic",
+            root=str(synth_root),
+            arms=["baseline"],
+            epochs=3,
+            warmup_epochs=2,
+            batch_size=16,
+            workers=0,
+            out=str(out),
+            device="cpu",
+        )
+
+    bench(cfg(tmp_path / "whole"))
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_epoch_2(step, total, epoch, **kw):
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        bench(cfg(tmp_path / "cut"), progress=stop_in_epoch_2)
+    said = []
+    bench(cfg(tmp_path / "cut"), log=said.append)
+    assert any("resuming after epoch 1" in s for s in said)
+    a = torch.load(tmp_path / "whole" / "baseline-seed1.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "cut" / "baseline-seed1.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

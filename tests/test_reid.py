@@ -74,7 +74,9 @@ def test_recipes_resolve_and_flags_override():
     assert (gpu.model, gpu.height, gpu.width, gpu.epochs) == ("osnet_x1_0", 256, 128, 5)
     assert gpu.transforms == ["random_flip", "random_erase"] and gpu.recipe == "gpu"
     assert BenchConfig.from_recipe("gpu", lr=None).lr == RECIPES["gpu"]["lr"]  # None: not given
-    with pytest.raises(UserError, match='unknown recipe "tpu"; expected one of: cpu, pretrained, gpu'):
+    with pytest.raises(
+        UserError, match='unknown recipe "tpu"; expected one of: cpu, pretrained, gpu'
+    ):
         BenchConfig.from_recipe("tpu")
     with pytest.raises(
         UserError, match='unknown transform "random_blur"; expected some of: .*random_erase'

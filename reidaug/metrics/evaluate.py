@@ -17,6 +17,7 @@ from reidaug.data.pairs import Pair, load_image, protocol_pairs
 from reidaug.data.parts import warp_images
 from reidaug.device import environment, resolve_device
 from reidaug.errors import UserError
+from reidaug.metrics.fd_mnv2 import FdMnv2Scorer
 from reidaug.metrics.idp import IdpMetric
 from reidaug.metrics.inception import inception_metrics
 from reidaug.metrics.registry import (
@@ -42,6 +43,7 @@ register_scorer("sharpness", lambda ctx: SharpnessScorer())
 register_scorer("is", inception_metrics)
 register_scorer("mis", inception_metrics)
 register_scorer("fid", inception_metrics)
+register_scorer("fd-mnv2", FdMnv2Scorer)
 register_scorer("idp", IdpMetric)
 
 #: The registered metric names (a live view: a module that registers a scorer adds its name).

@@ -101,8 +101,9 @@ _SCRATCH = {k: v for k, v in asdict(ReidRecipe()).items() if k != "pretrained"}
 #: calibrated on Market-1501 on a 2-core CPU (osnet_x0_25 from scratch, about 45 mAP / 69
 #: Rank-1); ``gpu`` is torchreid's published OSNet softmax recipe at 256x128 (its model zoo's
 #: ``osnet_x1_0`` schedule). ``pretrained`` fine-tunes the ImageNet MobileNetV2 with a BN-neck
-#: at 128x64 the way reid-strong-baseline fine-tunes its ResNet-50: Adam, a linear warm-up, a
-#: tenfold head learning rate, label smoothing, flip + crop + random erasing.
+#: at 128x64 the way reid-strong-baseline fine-tunes its ResNet-50: Adam 3.5e-4 for every layer
+#: after a linear warm-up, cosine decay, label smoothing, flip + crop + random erasing (a
+#: tenfold head rate lost 6.6 mAP on the validation split at K = 2).
 #: ``fixbase_epochs`` trains only the head for that many epochs (needs ``pretrained``).
 RECIPES: dict[str, dict] = {
     "cpu": _SCRATCH,
@@ -112,8 +113,7 @@ RECIPES: dict[str, dict] = {
         "pretrained": "imagenet",
         "epochs": 30,
         "optim": "adam",
-        "lr": 3.5e-3,
-        "base_lr_mult": 0.1,
+        "lr": 3.5e-4,
         "warmup_epochs": 3,
         "transforms": ["random_flip", "random_crop", "random_erase"],
     },
