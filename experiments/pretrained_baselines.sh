@@ -5,7 +5,7 @@
 #   experiments/pretrained_baselines.sh OUT STEP...     e.g.  ... /data/pre val-A val-B k2
 #
 # Steps: val-{A,B,B-noerase,B-60} (K = 2, 100 held-out training ids, seed 1), epoch-cost,
-# k2 (seeds 1-3), full (seed 1), k4 (seeds 1-2). Each step runs once: a finished one leaves
+# k2 (seeds 1-3), full (seed 1), k4 (seed 1); K2_EPOCHS sets the scarce regimes' epochs. Each step runs once: a finished one leaves
 # OUT/done/STEP and is skipped; an interrupted bench resumes from its last epoch (rerun the same
 # command). Logs go to OUT/logs/STEP.log, wall seconds to OUT/times.tsv. Needs REIDAUG_DATA.
 set -euo pipefail
@@ -17,6 +17,8 @@ mkdir -p "$OUT/done" "$OUT/logs"
 BENCH=(reidaug bench-reid --dataset market1501 --root "$R" --recipe pretrained --arms baseline
     --workers 1)
 VAL=(--real-per-id 2 --val-ids 100 --seeds 1)
+# the scarce regimes' epochs, chosen on the validation split (val-B against val-B-60)
+K2_EPOCHS=${K2_EPOCHS:-30}
 # the sweep's candidate A: a tenfold head learning rate (3.5e-3 head, 3.5e-4 backbone)
 HEAD10=(--lr 3.5e-3 --base-lr-mult 0.1)
 
@@ -29,9 +31,9 @@ step() {
     val-B-60) "${BENCH[@]}" "${VAL[@]}" --epochs 60 --out "$OUT/val-B-60" ;;
     epoch-cost) python benchmarks/reid_epoch.py --market --real-per-id 4 --recipes cpu,pretrained \
         --workers 1 --repeat 3 > "$OUT/epoch-cost.txt" ;;
-    k2) "${BENCH[@]}" --real-per-id 2 --seeds 1-3 --out "$OUT/k2" ;;
+    k2) "${BENCH[@]}" --real-per-id 2 --epochs "$K2_EPOCHS" --seeds 1-3 --out "$OUT/k2" ;;
     full) "${BENCH[@]}" --seeds 1 --out "$OUT/full" ;;
-    k4) "${BENCH[@]}" --real-per-id 4 --seeds 1-2 --out "$OUT/k4" ;;
+    k4) "${BENCH[@]}" --real-per-id 4 --epochs "$K2_EPOCHS" --seeds 1 --out "$OUT/k4" ;;
     *) echo "unknown step $1" >&2 && return 2 ;;
     esac
 }

@@ -69,6 +69,7 @@ CHANGEABLE = (
     "lambda_ssim",
     "lambda_d3",
     "lambda_nn",
+    "lambda_perceptual",
 )
 
 
@@ -219,8 +220,13 @@ _TRAIN_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
             "lambda_id",
             "lambda_ssim",
             "lambda_nn",
+            "lambda_perceptual",
         )
     },
+    "perceptual_layers": (
+        lambda v: bool(v) and all(0 <= int(i) <= 18 for i in v),
+        "block indices of MobileNetV2's features, 0 to 18",
+    ),
     "nn_kernel": (lambda v: v >= 1 and v % 2 == 1, "an odd number of pixels, 1 or more"),
 }
 
@@ -302,6 +308,10 @@ class TrainConfig:
     #: closest target pixel in a ``nn_kernel`` square), added in every generator stage (0: off)
     lambda_nn: float = 0.0
     nn_kernel: int = 3
+    #: weight of the perceptual L1 on the frozen ImageNet MobileNetV2's ``perceptual_layers``
+    #: block outputs, added in every generator stage (0: off)
+    lambda_perceptual: float = 0.0
+    perceptual_layers: list[int] = field(default_factory=lambda: [1, 3, 6])
     #: a seeded subset of the training set (``Market1501.restrict_train``): this many images
     #: of every identity, and this share of the identities; ``None``: all
     real_per_id: int | None = None

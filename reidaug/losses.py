@@ -40,6 +40,53 @@ def nearest_neighbour_l1(pred: torch.Tensor, target: torch.Tensor, k: int = 3) -
     return dist.amin(1).mean()
 
 
+class PerceptualL1(nn.Module):
+    """L1 between the frozen ImageNet MobileNetV2's block outputs of generated and target
+    images (PATN's perceptual loss, on the network that exists here instead of VGG19): the
+    mean over ``layers`` (indices of ``features``; at 128x64, 1 is 64x32, 3 is 32x16, 6 is
+    16x8) of each block's mean absolute difference. Images come in [-1, 1] and are given
+    ImageNet's normalisation; the network stays in eval mode and learns nothing.
+
+    Args:
+        layers: block indices of torchvision's ``mobilenet_v2().features``.
+        weights: the ImageNet file (default: found offline, as the re-ID backbone's).
+    """
+
+    def __init__(self, layers=(1, 3, 6), weights: str | None = None) -> None:
+        super().__init__()
+        from reidaug.reidnet import backbone
+
+        layers = sorted(set(int(i) for i in layers))
+        if not layers or layers[0] < 0 or layers[-1] > 18:
+            raise ValueError(f"perceptual layers must lie in 0..18, got {layers}")
+        feats = backbone.mobilenet_v2_features()
+        path = backbone.find_weights("mobilenetv2_bnneck", weights)
+        feats.load_state_dict(backbone.mobilenet_v2_state(path))
+        self.blocks = feats[: layers[-1] + 1].eval().requires_grad_(False)
+        self.layers = set(layers)
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        self.register_buffer("mean", mean.view(1, 3, 1, 1))
+        self.register_buffer("std", std.view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True) -> PerceptualL1:
+        return super().train(False)  # frozen batch-norm statistics, whatever the caller says
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = ((x.float() + 1) / 2 - self.mean) / self.std
+        out = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.layers:
+                out.append(x)
+        return out
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            want = self.features(target)
+        got = self.features(pred)
+        return sum((a - b).abs().mean() for a, b in zip(got, want, strict=True)) / len(got)
+
+
 def ssim_loss(pred: torch.Tensor, target: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
     """``1 - SSIM`` of two image batches in [-1, 1], the mean over images, channels and pixels.
 

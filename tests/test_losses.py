@@ -69,3 +69,58 @@ def test_ssim_loss_is_one_minus_the_posegan_ssim():
     fake = b.clone().requires_grad_(True)
     ssim_loss(fake, a).backward()
     assert fake.grad.abs().sum() > 0
+
+
+def test_perceptual_l1_is_the_mean_block_l1_of_the_frozen_imagenet_mobilenet():
+    from torchvision.models import mobilenet_v2
+
+    from reidaug.losses import PerceptualL1
+    from reidaug.reidnet import backbone
+
+    loss = PerceptualL1((1, 3, 6))
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, 64, 32, generator=g) * 2 - 1
+    pred = (target + 0.3 * torch.randn(2, 3, 64, 32, generator=g)).requires_grad_(True)
+    assert loss(target, target).item() == 0.0
+    value = loss(pred, target)
+    # by hand, on torchvision's network holding the same ImageNet file
+    tv = mobilenet_v2(weights=None).features.eval()
+    tv.load_state_dict(backbone.mobilenet_v2_state(backbone.find_weights("mobilenetv2_bnneck")))
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    want, a, b = [], (pred.detach() + 1) / 2, (target + 1) / 2
+    a, b = (a - mean) / std, (b - mean) / std
+    with torch.no_grad():
+        for i, block in enumerate(tv[:7]):
+            a, b = block(a), block(b)
+            if i in (1, 3, 6):
+                want.append((a - b).abs().mean())
+    assert value.item() == pytest.approx(float(sum(want) / 3), rel=1e-5)
+    noisier = loss(target + 0.6 * torch.randn(2, 3, 64, 32, generator=g), target)
+    assert noisier > value > 0
+    value.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in loss.parameters())
+    loss.train()  # a recipe's train mode never reaches its batch-norm statistics
+    assert not any(m.training for m in loss.modules())
+    with pytest.raises(ValueError, match="perceptual layers must lie in 0..18"):
+        PerceptualL1((2, 19))
+
+
+def test_a_perceptual_run_logs_its_term_and_refuses_layers_without_it(synth_root, tmp_path, runner):
+    import json
+
+    from reidaug.cli import cli
+    from reidaug.training import train
+    from tests.helpers import tiny
+
+    run = train(tiny(synth_root, tmp_path, iters1=2, iters2=1, lambda_perceptual=0.5))
+    rows = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    g1 = [r for r in rows if r.get("stage") == "1"]
+    assert len(g1) == 2 and all(r["losses"]["loss_perceptual"] > 0 for r in g1)
+    base = ["train", "--dataset", "synthetic", "--root", str(synth_root)]
+    r = runner.invoke(cli, [*base, "--perceptual-layers", "1,3", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "add --lambda-perceptual W" in r.stderr
+    r = runner.invoke(cli, [*base, "--lambda-perceptual", "1", "--perceptual-layers", "1,x",
+                            "--out", str(tmp_path / "o")])  # fmt: skip
+    assert r.exit_code == 2 and "comma-separated block indices" in r.stderr

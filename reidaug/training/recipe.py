@@ -15,7 +15,7 @@ from reidaug.config import TrainConfig
 from reidaug.data.parts import PartWarp, part_warp, paste_warp
 from reidaug.data.pose import render_heatmaps
 from reidaug.errors import UserError
-from reidaug.losses import nearest_neighbour_l1, ssim_loss
+from reidaug.losses import PerceptualL1, nearest_neighbour_l1, ssim_loss
 from reidaug.training import distributed as dist
 
 #: The loss weights that only some models' objectives have (``None`` in a config: not given).
@@ -59,6 +59,9 @@ class Recipe:
         self.cfg = cfg
         self.device = device
         self.identity = identity.to(device) if identity is not None else None
+        self.perceptual = None
+        if cfg.lambda_perceptual:
+            self.perceptual = PerceptualL1(cfg.perceptual_layers).to(device)
         self.amp = device.type == "cuda"
         self.nets: dict[str, nn.Module] = self.build_nets()
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -117,10 +120,11 @@ class Recipe:
         self, loss: torch.Tensor, fake: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """``loss`` (a generator stage's own objective) plus the terms every generator stage
-        may add: ``lambda_id`` times the identity loss, ``lambda_ssim`` times ``1 - SSIM`` and
-        ``lambda_nn`` times the nearest-neighbour L1, each of ``fake`` against ``target``.
-        Returns the total and each weighted term by its logged name (``loss_id``,
-        ``loss_ssim``, ``loss_nn``; none when the weights are 0)."""
+        may add: ``lambda_id`` times the identity loss, ``lambda_ssim`` times ``1 - SSIM``,
+        ``lambda_nn`` times the nearest-neighbour L1 and ``lambda_perceptual`` times the
+        perceptual L1, each of ``fake`` against ``target``. Returns the total and each weighted
+        term by its logged name (``loss_id``, ``loss_ssim``, ``loss_nn``, ``loss_perceptual``;
+        none when the weights are 0)."""
         terms: dict[str, torch.Tensor] = {}
         if self.cfg.lambda_id:
             if self.identity is None:
@@ -134,6 +138,10 @@ class Recipe:
         if self.cfg.lambda_nn:
             nn_l1 = nearest_neighbour_l1(fake, target, self.cfg.nn_kernel)
             terms["loss_nn"] = self.cfg.lambda_nn * nn_l1
+        if self.cfg.lambda_perceptual:
+            if self.perceptual is None:  # a resume that turned the loss on
+                self.perceptual = PerceptualL1(self.cfg.perceptual_layers).to(self.device)
+            terms["loss_perceptual"] = self.cfg.lambda_perceptual * self.perceptual(fake, target)
         for term in terms.values():
             loss = loss + term
         return loss, {k: v.item() for k, v in terms.items()}
