@@ -187,8 +187,7 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     default=0.0,
     show_default=True,
     help="Weight of the identity loss: cosine distance of frozen re-ID features of the "
-    "generated image and the real target, in every generator stage (0: off, both papers). "
-    "On Market it trades SSIM for identity (idp Rank-1 about 6x, SSIM -0.07).",
+    "generated image and the real target, in every generator stage (0: off, both papers).",
 )
 @click.option(
     "--id-checkpoint",
@@ -246,8 +245,8 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     type=click.Choice(["pg2", "gaussian"]),
     default="pg2",
     show_default=True,
-    help="Pose input: PG2's filled keypoint disks, or Pose-Transfer's Gaussian heatmaps (kept "
-    "for comparison with that code; no gain measured on Market).",
+    help="Pose input: PG2's filled keypoint disks, or Pose-Transfer's Gaussian heatmaps (as "
+    "that code draws them).",
 )
 @click.option(
     "--no-flip",
