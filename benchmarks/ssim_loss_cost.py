@@ -1,13 +1,15 @@
-"""Cost of ``--lambda-ssim``: one G1 training step with the SSIM loss against the same step without.
+"""Cost of an added loss: a G1 training step with the SSIM or perceptual loss against one without.
 
 Times the stage-1 step (forward, backward, Adam) of two recipes built from one preset, one with
-``lambda_ssim`` 0 and one with ``--weight``, on one in-memory batch, alternating which side runs
-first over ``--repeat`` rounds, and prints the median seconds per step of each side and the
-median per-round ratio with/without with its min and max. A ratio near 1 means a time budget
+the ``--loss`` weight 0 and one with ``--weight`` (``ssim``: ``lambda_ssim``; ``perceptual``:
+``lambda_perceptual`` on MobileNetV2 blocks 1, 3, 6; goal at most 1.3), on one in-memory
+batch, alternating which side runs first over ``--repeat`` rounds, and prints the median
+seconds per step of each side and the median per-round ratio with/without with its min and max. A ratio near 1 means a time budget
 buys the same iterations with the loss as without, so an iteration-matched comparison stands
 for a minutes-matched one.
 
     python benchmarks/ssim_loss_cost.py --preset cpu --repeat 7
+    python benchmarks/ssim_loss_cost.py --preset cpu --loss perceptual --repeat 7
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=("paper", "cpu"), default="cpu")
     ap.add_argument("--batch-size", type=positive_int, default=None, help="[default: the preset's]")
-    ap.add_argument("--weight", type=float, default=1.0, help="--lambda-ssim of the timed side")
+    ap.add_argument("--loss", choices=("ssim", "perceptual"), default="ssim")
+    ap.add_argument("--weight", type=float, default=1.0, help="the loss weight of the timed side")
     ap.add_argument("--steps", type=positive_int, default=10, help="timed steps per round and side")
     ap.add_argument("--repeat", type=positive_int, default=7, help="alternating rounds")
     args = ap.parse_args()
@@ -39,7 +42,8 @@ def main() -> None:
     sizes = {} if args.batch_size is None else {"batch_size": args.batch_size}
     sides = []
     for w in (0.0, args.weight):
-        cfg = TrainConfig.from_preset(args.preset, lambda_ssim=w, device="cpu", **sizes)
+        weight = {f"lambda_{args.loss}": w}
+        cfg = TrainConfig.from_preset(args.preset, device="cpu", **weight, **sizes)
         r = build_recipe(cfg, torch.device("cpu"))
         r.train_mode(r.stages()[0])
         sides.append(r)
@@ -57,7 +61,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, {args.steps} steps a round"
     )
     print(f"  without      {plain.median * 1000:8.1f} ms a step (median)")
-    print(f"  lambda_ssim {args.weight:g} {ssim.median * 1000:6.1f} ms a step (median)")
+    print(f"  lambda_{args.loss} {args.weight:g} {ssim.median * 1000:6.1f} ms a step (median)")
     print(ratio.line("ratio", "1 = free: equal iterations in equal minutes"))
 
 
