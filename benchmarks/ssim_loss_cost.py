@@ -5,8 +5,8 @@ the ``--loss`` weight 0 and one with ``--weight`` (``ssim``: ``lambda_ssim``; ``
 ``lambda_perceptual`` on MobileNetV2 blocks 1, 3, 6; goal at most 1.3), on one in-memory
 batch, alternating which side runs first over ``--repeat`` rounds, and prints the median
 seconds per step of each side and the median per-round ratio with/without with its min and
-max. A ratio near 1 means a time budget buys the same iterations with the loss as without, so an iteration-matched comparison stands
-for a minutes-matched one.
+max. A ratio near 1 means a time budget buys the same iterations with the loss as without, so
+an iteration-matched comparison stands for a minutes-matched one.
 
     python benchmarks/ssim_loss_cost.py --preset cpu --repeat 7
     python benchmarks/ssim_loss_cost.py --preset cpu --loss perceptual --repeat 7
