@@ -274,3 +274,40 @@ def test_outputs_of_stages_a_checkpoint_never_trained_are_not_scored(synth_root,
     )
     assert {r["source"] for r in recs} == {"G1", "warp", "copy baseline", "real target"}
     assert any(s.startswith("not trained in step-0000002.pt: D, G2;") for s in said), said
+
+
+@pytest.mark.slow
+def test_the_pretrained_idp_judge_is_the_pretrained_recipes_model(
+    synth_root, tmp_path, monkeypatch, runner
+):
+    monkeypatch.setenv("REIDAUG_CACHE", str(tmp_path / "cache"))
+    images = tmp_path / "images"
+    images.mkdir()
+    ds = SyntheticMarket(synth_root)
+    gallery = ds.split_dir("gallery")
+    from PIL import Image
+
+    for a, b in ds.test_pairs()[:8]:  # the real targets as the "generated" images
+        Image.open(gallery / b).convert("RGB").save(images / f"{a}___{b}.png")
+    recs = evaluate(
+        images=images,
+        protocols=["posegan"],
+        metrics=["idp"],
+        dataset="synthetic",
+        root=synth_root,
+        limit=8,
+        device="cpu",
+        reid_recipe={
+            "recipe": "pretrained",
+            "epochs": 2,
+            "warmup_epochs": 1,
+            "workers": 0,
+            "batch_size": 16,
+        },  # fmt: skip
+    )
+    assert recs and all(r["judge"] == "pretrained recipe" for r in recs)
+    from reidaug.reidnet import model as reid_model
+
+    (judge,) = (tmp_path / "cache").rglob("*.pt")
+    _, meta = reid_model.load(judge)
+    assert meta["model"] == "mobilenetv2_bnneck" and meta["recipe"]["pretrained"] == "imagenet"
