@@ -9,6 +9,7 @@ an interrupted run resume on exactly the same data.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -191,6 +192,9 @@ def train_reid(
         t0 = time.perf_counter()
         adapter.train_only(model, adapter.new_layers(model) if epoch < fixbase else None)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
+        # torchreid's random crop and erasing draw from Python's RNG, which no epoch checkpoint
+        # holds: seeding it per epoch makes a resumed epoch draw what an uninterrupted one does
+        random.seed(seed * 1000 + epoch)
         loader = DataLoader(data, batch_sampler=plan(epoch), num_workers=workers, generator=g)
         model.train()
         losses = []
