@@ -261,7 +261,7 @@ def test_a_generator_of_the_real_targets_scores_no_more_than_the_judge(
     assert generated["value"] == pytest.approx(target["value"])  # the same images, the same score
     assert 0 < target["n"] <= len(pairs)
     assert target["value"] <= judge["value"] + 0.10, (target["value"], judge["value"])
-    assert any("idp judge on the real synthetic queries" in s for s in said)
+    assert any("idp judge (cpu recipe) on the real synthetic queries" in s for s in said)
     if v[("idp-mAP", JUDGE)]["value"] < 0.30:
         assert any(s.startswith("warning: the idp judge reaches only") for s in said)
 
