@@ -296,7 +296,7 @@ def _train(cfg, resume, progress, log, identity, changes) -> Path:
     else:
         cfg, run = _create(cfg, ds, selected, log)
         pos = (0, 0)  # (stage index, steps done in it)
-    if launch().rank == 0:  # where each session of the run was made (CPU runs differ by machine)
+    if launch().rank == 0:  # where each start or resume of the run ran (CPU runs differ by machine)
         rundir.append_jsonl(
             run / "environment.jsonl", {"stage": pos[0], "step": pos[1], **environment(device)}
         )
