@@ -59,14 +59,11 @@ class PerceptualL1(nn.Module):
         layers = sorted(set(int(i) for i in layers))
         if not layers or layers[0] < 0 or layers[-1] > 18:
             raise ValueError(f"perceptual layers must lie in 0..18, got {layers}")
-        feats = backbone.mobilenet_v2_features()
-        path = backbone.find_weights("mobilenetv2_bnneck", weights)
-        feats.load_state_dict(backbone.mobilenet_v2_state(path))
-        self.blocks = feats[: layers[-1] + 1].eval().requires_grad_(False)
+        feats, _ = backbone.imagenet_mobilenet_v2(weights)
+        self.blocks = feats[: layers[-1] + 1]
         self.layers = set(layers)
-        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
-        self.register_buffer("mean", mean.view(1, 3, 1, 1))
-        self.register_buffer("std", std.view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(backbone.IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(backbone.IMAGENET_STD).view(1, 3, 1, 1))
 
     def train(self, mode: bool = True) -> PerceptualL1:
         return super().train(False)  # frozen batch-norm statistics, whatever the caller says

@@ -18,21 +18,15 @@ from reidaug.metrics.inception import fid, fid_is_rank_deficient
 from reidaug.metrics.registry import REAL, Batch, EvalContext, figure
 from reidaug.reidnet import backbone
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
-
 
 class MobileNetFeatures(nn.Module):
     """Frozen ImageNet MobileNetV2 features of ``uint8 (N, H, W, 3)`` images."""
 
     def __init__(self, weights: str | None = None) -> None:
         super().__init__()
-        self.features = backbone.mobilenet_v2_features()
-        path = backbone.find_weights("mobilenetv2_bnneck", weights)
-        self.features.load_state_dict(backbone.mobilenet_v2_state(path))
-        self.weights = path
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255)
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1) * 255)
+        self.features, self.weights = backbone.imagenet_mobilenet_v2(weights)
+        self.register_buffer("mean", torch.tensor(backbone.IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
+        self.register_buffer("std", torch.tensor(backbone.IMAGENET_STD).view(1, 3, 1, 1) * 255)
         self.eval().requires_grad_(False)
 
     @torch.no_grad()

