@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -11,6 +12,15 @@ from pathlib import Path
 from typing import Literal, Union, get_args, get_origin, get_type_hints
 
 from reidaug.errors import UserError
+
+
+def cache_dir() -> Path:
+    """``$REIDAUG_CACHE``, else ``$XDG_CACHE_HOME/reidaug``, else ``~/.cache/reidaug``."""
+    if os.environ.get("REIDAUG_CACHE"):
+        return Path(os.environ["REIDAUG_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reidaug"
+
 
 Variant = Literal["g1-l1", "g1-posemask", "g1-d", "full"]
 StageSel = Literal["1", "2", "all"]
@@ -439,7 +449,12 @@ class SynthesisConfig:
         num_shards, shard_index: split the job across processes (default: torchrun's ranks).
         seed: the job's only random choice (pose sampling); the same seed and checkpoint give
             byte-identical shards (with the same ``command`` and ``SOURCE_DATE_EPOCH``).
-        root: the dataset's root when it moved since training (default: the run's).
+        root: the dataset's root when it moved since training (default: the run's); with
+            ``dataset``, the root of the people to generate.
+        dataset: generate the people of this dataset (at ``root``) with a generator trained on
+            another one [default: the run's own dataset and training subset].
+        real_per_id, subset_seed: with ``dataset``, synthesize from this seeded subset of its
+            training images (``Market1501.restrict_train``), the one a bench will train on.
         command: the command line, stored in each shard.
     """
 
@@ -454,6 +469,9 @@ class SynthesisConfig:
     shard_index: int | None = None
     seed: int = 0
     root: str | None = None
+    dataset: str | None = None
+    real_per_id: int | None = None
+    subset_seed: int = 0
     device: str = "auto"
     workers: int = 1
     command: str = ""
@@ -466,8 +484,15 @@ class SynthesisConfig:
         check_types(self, "synthesis option")
         check_choices(self, "synthesis option")
         for name, lo in (("poses", 1), ("shard_size", 1), ("batch_size", 1), ("workers", 0),
-                         ("num_shards", 1), ("shard_index", 0)):  # fmt: skip
+                         ("num_shards", 1), ("shard_index", 0), ("real_per_id", 1)):  # fmt: skip
             v = getattr(self, name)
             if v is not None and v < lo:
                 flag = name.replace("_", "-")
                 raise UserError(f"--{flag} must be at least {lo}, got {v}")
+        if self.dataset is not None and self.root is None:
+            raise UserError(f"--dataset {self.dataset} needs --root: where its people are")
+        if self.dataset is None and (self.real_per_id is not None or self.subset_seed != 0):
+            raise UserError(
+                "--real-per-id and --subset-seed choose images of another --dataset; "
+                "without it the run's own training subset is used"
+            )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-DATASETS = ("market1501", "synthetic")
+DATASETS = ("market1501", "synthetic", "folder")
 GENERATORS = ("mscgan", "pg2")
 METRICS = ("ssim", "mssim", "ssim-fixed", "sharpness", "is", "mis", "fid", "fd-mnv2", "idp")
 #: How ``synthesize`` picks target poses from the training pose bank.

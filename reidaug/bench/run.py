@@ -80,9 +80,12 @@ def check_provenance(shards: ShardDataset, ds: Market1501) -> None:
     wanted = _subset_key(*(s["real_per_id"], s["id_fraction"], s["seed"]) if s else (None,) * 3)
     for attrs in shards.attrs:
         try:
-            t = json.loads(attrs["config"])["training"]
+            config = json.loads(attrs["config"])
+            t = config["training"]
         except (KeyError, TypeError, ValueError):
             raise UserError("shards carry no training options; synthesize them again") from None
+        if t.get("dataset") != ds.name:
+            continue  # a generator trained on another dataset saw none of these people
         theirs = _subset_key(t.get("real_per_id"), t.get("id_fraction"), t.get("subset_seed", 0))
         if theirs != wanted:
             raise UserError(

@@ -29,14 +29,27 @@ def poses() -> None:
 @click.option(
     "--images",
     type=click.Path(path_type=Path),
-    required=True,
-    help="Folder of person crops (.jpg/.png), not recursive.",
+    default=None,
+    help="Folder of person crops (.jpg/.png), not recursive; or give --dataset folder.",
+)
+@click.option(
+    "--dataset",
+    type=click.Choice(["folder"]),
+    default=None,
+    help="Annotate a folder dataset (every split, any image size) instead of --images.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The folder dataset's root (with --dataset folder).",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Annotation CSV to write (the shipped Market format).",
+    default=None,
+    help="Annotation CSV to write (the shipped Market format) [with --dataset folder: "
+    "ROOT/poses.csv, in the original images' pixels].",
 )
 @click.option(
     "--backend",
@@ -95,8 +108,10 @@ def poses() -> None:
 @pass_app
 def estimate_cmd(
     app: App,
-    images: Path,
-    out: Path,
+    images: Path | None,
+    dataset: str | None,
+    root: Path | None,
+    out: Path | None,
     backend: PoseBackendName,
     batch_size: int,
     min_visibility: float | None,
@@ -112,29 +127,43 @@ def estimate_cmd(
     weights. Options marked [backend] belong to that backend; passing one to the other is an error.
 
     Example: reidaug poses estimate --images my-crops/ --out my-crops.csv
+
+    A folder dataset (writes ROOT/poses.csv): reidaug poses estimate --dataset folder --root
+    my-people/
     """
-    from reidaug.data.estimate import estimate
+    from reidaug.data.estimate import estimate, estimate_folder
     from reidaug.data.mediapipe_pose import parse_framings
     from reidaug.device import resolve_device
 
     source = click.get_current_context().get_parameter_source("weights")
     if backend == "mediapipe" and source is ParameterSource.ENVIRONMENT:
         weights = None  # the environment's weights are for the other backend, not a user's flag
+    if (images is None) == (dataset is None):
+        raise click.UsageError("give --images DIR (with --out FILE) or --dataset folder --root DIR")
+    if dataset is None and root is not None:
+        raise click.UsageError("--root goes with --dataset folder; --images names the folder")
+    if dataset is not None and root is None:
+        raise click.UsageError("--dataset folder needs --root DIR")
+    if images is not None and out is None:
+        raise click.UsageError("--images needs --out FILE")
+    options = {
+        "batch_size": batch_size,
+        "min_visibility": min_visibility,
+        "scale": scale,
+        "framings": None if framing is None else parse_framings(framing),
+        "min_score": min_score,
+        "min_size": min_size,
+        "device": resolve_device(app.device),
+    }
     with app.progress("estimating poses") as update:
-        summary = estimate(
-            images,
-            out,
-            backend,
-            weights,
-            batch_size=batch_size,
-            progress=update,
-            min_visibility=min_visibility,
-            scale=scale,
-            framings=None if framing is None else parse_framings(framing),
-            min_score=min_score,
-            min_size=min_size,
-            device=resolve_device(app.device),
-        )
+        if dataset is not None:
+            from reidaug.data import build_dataset
+
+            ds = build_dataset(dataset, root)
+            summary = estimate_folder(ds, out, backend, weights, progress=update, **options)
+            out = Path(summary["out"])
+        else:
+            summary = estimate(images, out, backend, weights, progress=update, **options)
     app.info(
         f"{summary['backend']}: {summary['images']} images, {summary['detections']} with a "
         f"centre person, {summary['all_missing']} all-missing rows"

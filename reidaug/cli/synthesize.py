@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from reidaug.cli.app import App, pass_app, workers_option
-from reidaug.names import STRATEGIES
+from reidaug.names import DATASETS, STRATEGIES
 
 
 @click.command("synthesize")
@@ -40,6 +40,27 @@ from reidaug.names import STRATEGIES
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Dataset root, when it moved since training [default: the run's].",
+)
+@click.option(
+    "--dataset",
+    type=click.Choice(sorted(DATASETS)),
+    default=None,
+    help="Generate the people of this dataset (at --root) with a generator trained on another "
+    "one [default: the run's own dataset and training subset].",
+)
+@click.option(
+    "--real-per-id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --dataset: synthesize from this many seeded images of each person, the subset "
+    "bench-reid --real-per-id trains on [default: all].",
+)
+@click.option(
+    "--subset-seed",
+    type=int,
+    default=None,
+    help="With --dataset: the seed of --real-per-id's subset (bench-reid's --subset-seed) "
+    "[default: 0].",
 )
 @click.option(
     "--strategy",
@@ -88,6 +109,9 @@ def synthesize_cmd(
     poses,
     out,
     root,
+    dataset,
+    real_per_id,
+    subset_seed,
     strategy,
     seed,
     shard_size,
@@ -99,6 +123,9 @@ def synthesize_cmd(
     """Generate every training person in new poses into HDF5 shards (resumable, deterministic).
 
     Example: reidaug synthesize --run runs/00000-pg2-market1501 --poses 10 --seed 1 --out shards/
+
+    Another dataset's people: reidaug synthesize --run RUN --dataset folder --root my-people/
+    --out my-shards/
     """
     from reidaug.synthesis import synthesize
 
@@ -120,6 +147,11 @@ def synthesize_cmd(
         and parent.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE
     ):
         raise click.UsageError(f"--seed {seed} and the global --seed {app.seed} disagree; give one")
+    if dataset is None and (real_per_id is not None or subset_seed is not None):
+        raise click.UsageError(
+            "--real-per-id and --subset-seed choose images of another --dataset; without it "
+            "the run's own training subset is used"
+        )
     seed = app.seed if seed is None else seed
     with app.progress("synthesizing", fields="{images_s:.1f} images/s") as update:
         s = synthesize(
@@ -134,6 +166,9 @@ def synthesize_cmd(
             shard_index=shard_index,
             seed=seed,
             root=root,
+            dataset=dataset,
+            real_per_id=real_per_id,
+            subset_seed=0 if subset_seed is None else subset_seed,
             device=app.device,
             workers=workers,
             command=command,

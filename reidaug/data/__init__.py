@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from reidaug.data.folder import FolderDataset
 from reidaug.data.keypoints import read_annotations, write_annotations
 from reidaug.data.market1501 import Item, Market1501
 from reidaug.data.pairs import PairDataset, pg2_test_pairs, train_pairs
@@ -33,9 +34,11 @@ def build_dataset(
 
 register_dataset("market1501", Market1501)
 register_dataset("synthetic", SyntheticMarket)
+register_dataset("folder", FolderDataset)
 
 __all__ = [
     "DATASETS",
+    "FolderDataset",
     "Item",
     "Market1501",
     "PairDataset",

@@ -83,6 +83,22 @@ def check_dataset(
             r.valid_pose = sum(len(g) for g in groups.values())
             r.valid_ids = len(groups)
         rep.splits.append(r)
+    for split, a in anns.items():
+        scope = ds.items("gallery_all") if split == "gallery" else ds.items(split)
+        people = [i for i in scope if i.raw_pid >= 0]
+        unlisted = [ds.origin(i.name) for i in people if i.name not in a]
+        partial = [
+            ds.origin(i.name)
+            for i in people
+            if i.name in a and K.present(a[i.name]).any() and not K.is_valid_pose(a[i.name])
+        ]
+        for names, what in (
+            (unlisted, "have no row in the pose file"),
+            (partial, "have a pose without both shoulders and hips (unused in pairs)"),
+        ):
+            if names:
+                shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+                rep.warnings.append(f"{len(names)} {split} images {what}: {shown}")
     rep.junk_images = len(ds.gallery_junk)
     rep.train_pairs = len(train_pairs(ds.train, anns["train"]))
     tests = ds.test_pairs()

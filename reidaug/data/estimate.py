@@ -316,6 +316,33 @@ def estimate(
     return {**summary, "backend": model.name}
 
 
+def estimate_folder(
+    ds,
+    out: str | os.PathLike | None = None,
+    backend: Backend = "auto",
+    weights: str | os.PathLike | None = None,
+    *,
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+    **options: object,
+) -> dict[str, int | str]:
+    """Annotate every image of a :class:`~reidaug.data.folder.FolderDataset` on its 128x64
+    crops (the frame the generators and MediaPipe's framing are tuned for) and write its pose
+    file, mapped back to the original images' pixels [default ``ROOT/poses.csv``]. The summary
+    adds ``backend`` and ``out``."""
+    from reidaug.data.folder import write_folder_poses
+
+    ds.check_before_run(need_annotations=False)
+    crops = [ds.crops / s.name for s in ds.sources]
+    model = build_backend(backend, weights, **options)  # type: ignore[arg-type]
+    try:
+        kps, summary = estimate_poses(crops, model, batch_size, progress)
+    finally:
+        model.close()
+    path = write_folder_poses(ds, kps, out)
+    return {**summary, "backend": model.name, "out": str(path)}
+
+
 def draw_skeleton(image: np.ndarray, kps: np.ndarray) -> np.ndarray:
     """``image`` (``uint8 (H, W, 3)``) with the 23 PG2 limbs and the present keypoints drawn."""
     from skimage.draw import disk, line

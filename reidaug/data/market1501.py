@@ -280,6 +280,19 @@ class Market1501:
         names = "\n".join(sorted(it.path.name for it in self.train))
         return hashlib.sha256(names.encode()).hexdigest()[:16]
 
+    def require_pairs(self) -> None:
+        """Refuse a training set a pose generator cannot learn from; Market's splits always
+        pair up (its identities with one valid pose simply add no pairs)."""
+
+    def origin(self, name: str) -> str:
+        """The user's file behind an image name, for messages (Market's names are its files)."""
+        return name
+
+    def full_train_digest(self) -> str:
+        """:meth:`train_digest` of the whole training split, whatever subset is kept."""
+        names = "\n".join(sorted(it.path.name for it in self._scan("train")))
+        return hashlib.sha256(names.encode()).hexdigest()[:16]
+
     @property
     def num_train_ids(self) -> int:
         return len({it.pid for it in self.train})

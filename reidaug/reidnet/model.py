@@ -23,17 +23,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from reidaug.atomic import save_torch
+from reidaug.config import cache_dir
 from reidaug.data.market1501 import Item, Market1501
 from reidaug.errors import UserError
 from reidaug.reidnet import adapter
-
-
-def cache_dir() -> Path:
-    """``$REIDAUG_CACHE``, else ``$XDG_CACHE_HOME/reidaug``, else ``~/.cache/reidaug``."""
-    if os.environ.get("REIDAUG_CACHE"):
-        return Path(os.environ["REIDAUG_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "reidaug"
 
 
 def cache_path(dataset: str, root: str | os.PathLike, recipe: dict) -> Path:

@@ -52,6 +52,7 @@ JOB_KEYS = (
     "seed",
     "shard_size",
     "sources",
+    "people",
 )
 
 
@@ -144,12 +145,21 @@ def synthesize(
     # --run makes no folder
     with contextlib.ExitStack() as held:
         dev = launch().device(resolve_device(params.device))  # one GPU per torchrun rank
-        gen = load_generator(params.run, params.checkpoint, dev, params.root)
+        cross = params.dataset is not None
+        gen = load_generator(params.run, params.checkpoint, dev, None if cross else params.root)
         cfg = gen.config  # the training's options
 
-        ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
-        ds.check_before_run()
-        ds.restrict_train(cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)  # the run's own data
+        people = None
+        if cross:  # another dataset's people, in the subset the user names
+            ds = build_dataset(params.dataset, params.root)
+            ds.check_before_run()
+            people = {"dataset": ds.name, "train_sha256": ds.train_digest()}
+            ds.restrict_train(params.real_per_id, None, params.subset_seed)
+            people["subset"] = ds.subset
+        else:
+            ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
+            ds.check_before_run()
+            ds.restrict_train(cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)  # the run's own
         sources = ds.train
         bank = PoseBank.from_annotations([it.name for it in sources], ds.annotations("train"))
         sampler = PoseSampler(bank, params.poses, params.strategy, params.seed)
@@ -164,7 +174,7 @@ def synthesize(
             "reidaug_version": __version__,
             "model": cfg.model,
             "checkpoint_sha256": gen.sha256,
-            "dataset": cfg.dataset,
+            "dataset": ds.name,
             "poses": params.poses,
             "strategy": params.strategy,
             "seed": params.seed,
@@ -172,6 +182,7 @@ def synthesize(
             "sources": len(sources),
             "images": total,
             "subset": ds.subset,
+            "people": people,
         }
         out = Path(params.out)
         held.enter_context(folder_lock(out, f"synthesize-{me}-of-{n_proc}"))
@@ -216,7 +227,8 @@ def synthesize(
             "config": json.dumps({"job": job, "training": gen.stored_config}, sort_keys=True),
             "command": command,
             "created": created,
-            "dataset": cfg.dataset,
+            "dataset": ds.name,
+            "generator_dataset": cfg.dataset,
             "seed": seed,
         }
         todo, skipped = [], 0

@@ -10,8 +10,9 @@ Schema of ``shard-NNNNN.h5`` (plain h5py reads it)::
     source_name       str   (N,)   the condition image
     target_name       str   (N,)   the pose donor
     target_keypoints  int16 (N, 18, 2)  (y, x), -1 missing
-    attrs: reidaug_version, model, checkpoint_sha256, config (JSON), command, created, dataset,
-           shard_index, num_images
+    attrs: reidaug_version, model, checkpoint_sha256, config (JSON), command, created, dataset
+           (whose people), generator_dataset (what the generator was trained on), shard_index,
+           num_images; config's job names the people's dataset and its digest when the two differ
 """
 
 from __future__ import annotations
@@ -346,6 +347,19 @@ def check_fits(shards: ShardDataset, ds) -> None:
     if names != {ds.name}:
         raise UserError(
             f"shards were made from {', '.join(sorted(map(str, names)))}, not {ds.name}"
+        )
+    digests = set()
+    for a in shards.attrs:
+        try:
+            people = json.loads(a["config"])["job"].get("people")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            people = None  # shards of the generator's own dataset carry no people record
+        if people:
+            digests.add(people["train_sha256"])
+    if digests and digests != {ds.full_train_digest()}:
+        raise UserError(
+            f"shards show the people of another {ds.name} dataset than the one at {ds.root} "
+            "(its training images differ)"
         )
     train_map = {it.raw_pid: it.pid for it in ds.train}
     pid, label = shards.column("pid"), shards.column("label")

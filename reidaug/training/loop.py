@@ -281,6 +281,7 @@ def _train(cfg, resume, progress, log, identity, changes) -> Path:
     ds = build_dataset(cfg.dataset, cfg.root, cfg.annotations)
     ds.check_before_run()
     ds.restrict_train(cfg.real_per_id, cfg.id_fraction, cfg.subset_seed)
+    ds.require_pairs()
     if resume is not None:
         _check_same_dataset(run, cfg, ds)
     pairs = train_pairs(ds.train, ds.annotations("train"))
