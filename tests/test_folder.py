@@ -220,6 +220,7 @@ def test_bad_folders_get_one_error_line_naming_the_problem(synth_root, tmp_path,
     root = tmp_path / "mixed"
     (root / "train").mkdir(parents=True)
     assert "missing query folder" in _check(runner, root)
+    assert "is a Market-1501 root" in _check(runner, synth_root)
 
 
 def test_data_check_names_the_images_without_a_pose(synth_root, tmp_path, runner):

@@ -23,7 +23,7 @@ root_option = click.option(
     default=None,
     envvar="REIDAUG_DATA",
     help="Folder holding Market-1501-v15.09.15/ (or the split folders) and annotations/ "
-    "[default: $REIDAUG_DATA].",
+    "[default: $REIDAUG_DATA]; with --dataset folder, your folder of crops.",
 )
 annotations_option = click.option(
     "--annotations",

@@ -233,6 +233,12 @@ class FolderDataset(Market1501):
     def _listing(self) -> list[Source]:
         if not self.root.is_dir():
             raise UserError(f"dataset root not found: {self.root}")
+        for market in (Market1501.release_dir, Market1501.splits["train"]):
+            if (self.root / market).is_dir():  # e.g. $REIDAUG_DATA taken for a folder's root
+                raise UserError(
+                    f"{self.root} is a Market-1501 root (it holds {market}/): read it with "
+                    "--dataset market1501, or pass --root with your own folder"
+                )
         index = self.root / INDEX_FILE
         dirs = [d for d in SPLITS if (self.root / d).is_dir()]
         has_dirs = bool(dirs)
