@@ -362,3 +362,28 @@ def test_half_of_markets_training_people_as_a_folder_of_symlinks(real_market, tm
         if rel in anns and it.name in got:
             assert (got[it.name] == anns[rel]).all()
     assert len(ds.test_pairs()) > 1000
+
+
+def test_untrusted_names_and_files_in_a_folder(synth_root, tmp_path, runner):
+    src = SyntheticMarket(synth_root)
+    root = as_folder(synth_root, tmp_path / "f", "names")
+    # names with spaces and unicode are files like any other; a text file is not an image
+    it = src.train[0]
+    odd = root / "train" / f"{it.name[:-4]} cópia ü.jpg"
+    shutil.copy(it.path, odd)
+    (root / "train" / "notes.txt").write_text("not an image")
+    ds = FolderDataset(root)
+    assert any(ds.origin(i.name) == f"train/{odd.name}" for i in ds.train)
+    assert len(ds.train) == len(src.train) + 1
+    # a .jpg that is not an image, a 10,000-pixel crop, a line break in a name: refused by name
+    fake = root / "train" / f"{it.name[:-4]}_fake.jpg"
+    fake.write_text("<html>not a jpeg</html>")
+    assert f"{fake.name}" in _check(runner, root)
+    fake.unlink()
+    huge = root / "train" / f"{it.name[:-4]}_huge.png"
+    Image.new("RGB", (16, 10_000)).save(huge)
+    assert "16x10000 pixels" in _check(runner, root)
+    huge.unlink()
+    broken = root / "train" / f"{it.name[:-4]}_a\nb.jpg"
+    shutil.copy(it.path, broken)
+    assert "line break" in _check(runner, root)

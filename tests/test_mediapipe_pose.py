@@ -282,3 +282,72 @@ def test_mediapipes_native_info_line_stays_out_of_the_output():
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert "INFO" not in r.stderr + r.stdout
+
+
+def _person(angle: float, facing_back: bool = False) -> np.ndarray:
+    """A standing person's 18 float (y, x) points, rotated by ``angle`` about the torso centre;
+    seen from behind, left and right swap sides in the image."""
+    pts = np.full((18, 2), np.nan)
+    side = -1 if facing_back else 1
+    for name, (y, x) in {
+        "Rsho": (40, 32 - 10 * side),
+        "Lsho": (40, 32 + 10 * side),
+        "Rhip": (70, 32 - 7 * side),
+        "Lhip": (70, 32 + 7 * side),
+        "Rkne": (90, 32 - 7 * side),
+        "nose": (25, 32),
+    }.items():
+        pts[KP[name]] = (y, x)
+    centre = pts[[KP["Rsho"], KP["Lsho"], KP["Rhip"], KP["Lhip"]]].mean(0)
+    c, s = np.cos(angle), np.sin(angle)
+    return (pts - centre) @ np.array([[c, s], [-s, c]]) + centre
+
+
+def test_the_torso_frame_points_up_the_torso_and_towards_the_left_shoulder():
+    centre, u, v, length = mpp.torso_frame(_person(0.0))
+    assert np.allclose(u, [-1, 0]) and np.allclose(v, [0, 1]) and length == pytest.approx(30)
+    _, u, v, _ = mpp.torso_frame(_person(0.0, facing_back=True))
+    assert np.allclose(u, [-1, 0]) and np.allclose(v, [0, -1])  # still towards the left shoulder
+    gone = _person(0.0)
+    gone[KP["Lhip"]] = np.nan
+    assert mpp.torso_frame(gone) is None
+
+
+def test_a_correction_moves_points_in_the_persons_own_frame():
+    offsets = np.zeros((18, 2))
+    offsets[KP["Rhip"]] = (0.1, 0.2)  # up the torso by 0.1 and towards the left by 0.2 lengths
+    for angle in (0.0, 0.4):
+        for back in (False, True):
+            pts = _person(angle, back)
+            _, u, v, length = mpp.torso_frame(pts)
+            moved = mpp.apply_correction(pts, offsets)
+            want = pts[KP["Rhip"]] + length * (0.1 * u + 0.2 * v)
+            assert np.allclose(moved[KP["Rhip"]], want)
+            others = [i for i in range(18) if i != KP["Rhip"]]
+            assert np.allclose(moved[others], pts[others], equal_nan=True)
+
+
+def test_fit_correction_recovers_a_known_offset_from_noisy_people():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((18, 2))
+    truth[KP["Rhip"]], truth[KP["Rkne"]] = (-0.15, 0.05), (0.03, -0.1)
+    points, refs = [], []
+    for _ in range(300):
+        pts = _person(rng.uniform(-0.3, 0.3), rng.random() < 0.5)
+        ref = mpp.apply_correction(pts, truth) + rng.normal(0, 0.5, pts.shape)
+        points.append(pts)
+        refs.append(np.where(np.isnan(ref), -1, np.round(ref)).astype(int))
+    offsets, counts = mpp.fit_correction(points, refs)
+    assert counts[KP["Rhip"]] == 300 and counts[KP["Leye"]] == 0
+    assert np.abs(offsets - truth).max() < 0.02
+
+
+def test_the_shipped_correction_loads_and_a_bad_file_is_refused(tmp_path):
+    offsets = mpp.load_correction()
+    assert offsets.shape == (18, 2) and np.isfinite(offsets).all()
+    bad = tmp_path / "c.json"
+    bad.write_text('{"offsets": {"nose": [0, 0]}}')
+    with pytest.raises(UserError, match="cannot read the MediaPipe pose correction"):
+        mpp.load_correction(bad)
+    with pytest.raises(UserError, match="do.es. not apply to the keypointrcnn backend"):
+        build_backend("keypointrcnn", state_dict={}, correct=False)

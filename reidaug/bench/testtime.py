@@ -114,6 +114,16 @@ def test_keypoints(
     return kps, counts
 
 
+def _estimator_tag(cfg) -> str:
+    """What else decides the estimated poses: MediaPipe's correction file, by digest."""
+    if cfg.estimator not in ("auto", "mediapipe"):
+        return ""
+    from reidaug.data.mediapipe_pose import CORRECTION_FILE
+    from reidaug.weights import file_sha256
+
+    return f"-corrected-{file_sha256(CORRECTION_FILE)[:8]}" if CORRECTION_FILE.is_file() else ""
+
+
 def _cached_features(path: Path, key: dict) -> dict[str, torch.Tensor] | None:
     if not path.is_file():
         return None
@@ -272,7 +282,7 @@ def pose_fusion(
     if cfg.poses:
         canon = bank.keypoints[canonical_poses(bank, cfg.poses, cfg.kmeans_seed)]
     items = [*ds.query, *ds.gallery]
-    pose_cache = reid_model.cache_dir() / "poses" / f"{cfg.estimator}.csv"
+    pose_cache = reid_model.cache_dir() / "poses" / f"{cfg.estimator}{_estimator_tag(cfg)}.csv"
     kps, origin = test_keypoints(ds, items, cfg.annotations, cfg.estimator, pose_cache, log)
     log(
         "test-image poses: "

@@ -86,6 +86,13 @@ def poses() -> None:
     help=f"[mediapipe] Bicubic upscale of the crop before detection [default: {DEFAULT_SCALE}].",
 )
 @click.option(
+    "--correction/--no-correction",
+    default=None,
+    help="[mediapipe] Move MediaPipe's points towards the OpenPose-18 conventions of the "
+    "shipped Market annotations, with the per-keypoint offsets in a torso frame fitted on its "
+    "training annotations [default: on].",
+)
+@click.option(
     "--weights",
     type=click.Path(path_type=Path),
     default=None,
@@ -117,6 +124,7 @@ def estimate_cmd(
     min_visibility: float | None,
     framing: str | None,
     scale: float | None,
+    correction: bool | None,
     weights: Path | None,
     min_score: float | None,
     min_size: int | None,
@@ -151,6 +159,7 @@ def estimate_cmd(
         "min_visibility": min_visibility,
         "scale": scale,
         "framings": None if framing is None else parse_framings(framing),
+        "correct": correction,
         "min_score": min_score,
         "min_size": min_size,
         "device": resolve_device(app.device),

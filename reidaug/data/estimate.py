@@ -217,6 +217,7 @@ def build_backend(
     min_visibility: float | None = None,
     scale: float | None = None,
     framings: tuple[tuple[float, float], ...] | None = None,
+    correct: bool | None = None,
     device: torch.device | str = "cpu",
     state_dict: dict | None = None,
 ) -> PoseBackend:
@@ -236,7 +237,12 @@ def build_backend(
                 find_weights(None)
             except UserError as e:
                 raise UserError(f"{e}; or install the MediaPipe backend: {mpp.PIP_HINT}") from None
-    mp_opts = {"--min-visibility": min_visibility, "--scale": scale, "--framing": framings}
+    mp_opts = {
+        "--min-visibility": min_visibility,
+        "--scale": scale,
+        "--framing": framings,
+        "--correction/--no-correction": correct,
+    }
     rcnn_opts = {"--weights": weights, "--min-score": min_score, "--min-size": min_size}
     wrong = rcnn_opts if backend == "mediapipe" else mp_opts
     if backend == "mediapipe" and state_dict is not None:
@@ -244,7 +250,12 @@ def build_backend(
     if given := [k for k, v in wrong.items() if v is not None]:
         raise UserError(f"{', '.join(given)} do(es) not apply to the {backend} backend")
     if backend == "mediapipe":
-        kw = {"min_visibility": min_visibility, "scale": scale, "framings": framings}
+        kw = {
+            "min_visibility": min_visibility,
+            "scale": scale,
+            "framings": framings,
+            "correct": correct,
+        }
         return mpp.MediaPipePose(**{k: v for k, v in kw.items() if v is not None})
     if backend != "keypointrcnn":
         raise UserError(f"unknown pose backend {backend!r}: auto, mediapipe or keypointrcnn")

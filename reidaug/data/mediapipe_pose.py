@@ -19,6 +19,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -74,6 +75,9 @@ COCO18_FROM_MEDIAPIPE: tuple[int | None, ...] = tuple(
 # DEFAULT_FRAMINGS: ``(margin, min_detection_confidence)`` tried in order until a person is found.
 #: Longest side, in pixels, of a crop after upscaling (before the margin is added).
 MAX_SIDE = 1024
+#: Offsets from MediaPipe's points to OpenPose-18's, fit on Market's training annotations by
+#: ``experiments/mediapipe_correction.py``.
+CORRECTION_FILE = Path(__file__).with_name("mediapipe_correction.json")
 PIP_HINT = "pip install 'reidaug[pose]' (mediapipe 0.10.21, CPython 3.10 to 3.12)"
 
 
@@ -98,8 +102,103 @@ def available() -> bool:
     return importlib.util.find_spec("mediapipe") is not None
 
 
+def coco18_points(xy: np.ndarray, visibility: np.ndarray, min_visibility: float) -> np.ndarray:
+    """One person's 33 MediaPipe landmarks as ``(18, 2)`` float COCO-18 ``(y, x)``, ``nan``
+    where a landmark is less visible than ``min_visibility``; the neck is the midpoint of the
+    shoulders when both are kept."""
+    xy, visibility = np.asarray(xy, float), np.asarray(visibility, float)
+    out = np.full((NUM_KEYPOINTS, 2), np.nan)
+    for i, j in enumerate(COCO18_FROM_MEDIAPIPE):
+        if j is not None and visibility[j] >= min_visibility:
+            out[i] = xy[j, ::-1]
+    out[KP["neck"]] = (out[KP["Lsho"]] + out[KP["Rsho"]]) / 2  # nan unless both are kept
+    return out
+
+
+def torso_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """The torso frame of ``(18, 2)`` float ``(y, x)`` points: its centre (the mean of both
+    shoulders and hips), ``u`` (unit, hips to shoulders), ``v`` (unit, perpendicular to ``u``,
+    towards the person's left shoulder) and its length (hip midpoint to shoulder midpoint);
+    ``None`` without all four points or with a degenerate torso."""
+    four = points[[KP["Rsho"], KP["Lsho"], KP["Rhip"], KP["Lhip"]]]
+    if np.isnan(four).any():
+        return None
+    sho, hip = four[:2].mean(0), four[2:].mean(0)
+    length = float(np.linalg.norm(sho - hip))
+    if length < 1:
+        return None
+    u = (sho - hip) / length
+    across = four[1] - four[0]  # right shoulder to left shoulder
+    v = np.array([-u[1], u[0]])
+    if across @ v < 0:
+        v = -v
+    return four.mean(0), u, v, length
+
+
+def apply_correction(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Move each point by its offset, given in torso lengths along the torso frame's ``u`` and
+    ``v`` (:func:`torso_frame`); points of a person without a torso frame stay."""
+    f = torso_frame(points)
+    if f is None:
+        return points
+    _, u, v, length = f
+    return points + length * (offsets[:, :1] * u + offsets[:, 1:] * v)
+
+
+def fit_correction(
+    points: list[np.ndarray], reference: list[np.ndarray], min_count: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per keypoint, the median offset from MediaPipe's point to the reference's, in torso
+    lengths along ``u`` and ``v`` of MediaPipe's own torso frame.
+
+    Args:
+        points: per image, :func:`coco18_points`.
+        reference: per image, the reference ``(18, 2)`` int ``(y, x)``, ``-1`` missing.
+        min_count: keypoints seen in fewer images get no offset.
+
+    Returns:
+        ``(offsets (18, 2), counts (18,))``.
+    """
+    residuals: list[list[np.ndarray]] = [[] for _ in range(NUM_KEYPOINTS)]
+    for pts, ref in zip(points, reference, strict=True):
+        f = torso_frame(pts)
+        if f is None:
+            continue
+        _, u, v, length = f
+        for i in range(NUM_KEYPOINTS):
+            if not np.isnan(pts[i]).any() and (ref[i] >= 0).all():
+                d = (ref[i] - pts[i]) / length
+                residuals[i].append(np.array([d @ u, d @ v]))
+    counts = np.array([len(r) for r in residuals])
+    offsets = np.array(
+        [np.median(r, axis=0) if len(r) >= min_count else np.zeros(2) for r in residuals]
+    )
+    return offsets, counts
+
+
+def load_correction(path: str | os.PathLike | None = None) -> np.ndarray:
+    """The shipped correction's ``(18, 2)`` offsets (:data:`CORRECTION_FILE`), or ``path``'s."""
+    import json
+
+    path = CORRECTION_FILE if path is None else path
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        offsets = np.array([data["offsets"][name] for name in KEYPOINT_NAMES], float)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"cannot read the MediaPipe pose correction {path}: {e}") from None
+    if offsets.shape != (NUM_KEYPOINTS, 2) or not np.isfinite(offsets).all():
+        raise UserError(f"the MediaPipe pose correction {path} does not hold 18 (u, v) offsets")
+    return offsets
+
+
 def mediapipe_to_coco18(
-    xy: np.ndarray, visibility: np.ndarray, min_visibility: float, height: int, width: int
+    xy: np.ndarray,
+    visibility: np.ndarray,
+    min_visibility: float,
+    height: int,
+    width: int,
+    correction: np.ndarray | None = None,
 ) -> np.ndarray:
     """Map one person's 33 MediaPipe landmarks to COCO-18 ``(y, x)`` rows.
 
@@ -109,19 +208,19 @@ def mediapipe_to_coco18(
         min_visibility: landmarks below it become ``-1``.
         height, width: the crop's size; landmarks that round to outside it become ``-1``
             (the shipped annotations only mark points inside the image).
+        correction: ``(18, 2)`` offsets of :func:`apply_correction` towards OpenPose-18's
+            conventions (:func:`load_correction`), or None for MediaPipe's own points.
 
     Returns:
         ``(18, 2)`` int array, ``-1`` where missing; the neck is the midpoint of the shoulders
         when both are kept.
     """
-    xy, visibility = np.asarray(xy, float), np.asarray(visibility, float)
+    points = coco18_points(xy, visibility, min_visibility)
+    if correction is not None:
+        points = apply_correction(points, correction)
+    ok = ~np.isnan(points).any(axis=1)
     out = np.full((NUM_KEYPOINTS, 2), MISSING, np.int64)
-    for i, j in enumerate(COCO18_FROM_MEDIAPIPE):
-        if j is not None and visibility[j] >= min_visibility:
-            out[i] = np.round(xy[j, ::-1])
-    ls, rs = out[KP["Lsho"]], out[KP["Rsho"]]
-    if (ls >= 0).all() and (rs >= 0).all():
-        out[KP["neck"]] = np.round((ls + rs) / 2)
+    out[ok] = np.round(points[ok])
     inside = (out[:, 0] >= 0) & (out[:, 0] < height) & (out[:, 1] >= 0) & (out[:, 1] < width)
     out[~inside] = MISSING
     return out
@@ -171,6 +270,7 @@ class MediaPipePose:
         scale: float = DEFAULT_SCALE,
         framings: tuple[tuple[float, float], ...] = DEFAULT_FRAMINGS,
         complexity: int = 1,
+        correct: bool = True,
     ) -> None:
         if not available():
             raise UserError(f"the mediapipe pose backend is not installed: {PIP_HINT}")
@@ -182,6 +282,8 @@ class MediaPipePose:
                 f"got {scale} and {framings}"
             )
         self.min_visibility, self.scale, self.framings = min_visibility, scale, tuple(framings)
+        #: offsets towards OpenPose-18's conventions (:func:`apply_correction`), or None
+        self.correction = load_correction() if correct else None
         with _quiet_native_stderr():
             import mediapipe as mp
 
@@ -231,7 +333,9 @@ class MediaPipePose:
             found = self.landmarks(im)
             h, w = im.shape[:2]
             out.append(
-                None if found is None else mediapipe_to_coco18(*found, self.min_visibility, h, w)
+                None
+                if found is None
+                else mediapipe_to_coco18(*found, self.min_visibility, h, w, self.correction)
             )
         return out
 
