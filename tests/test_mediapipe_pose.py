@@ -75,6 +75,7 @@ def test_a_landmark_maps_back_to_the_crop_pixel_it_was_drawn_at(margin, monkeypa
     result = types.SimpleNamespace(pose_landmarks=types.SimpleNamespace(landmark=[point] * 33))
     pose = object.__new__(mpp.MediaPipePose)
     pose.min_visibility, pose.scale, pose.framings = 0.5, 4, ((margin, 0.5),)
+    pose.correction = None  # the geometry alone
     pose._pose = {0.5: types.SimpleNamespace(process=lambda im: result)}
     xy, vis = pose.landmarks(crop)
     assert np.allclose(xy, [x, y]) and np.allclose(vis, 0.9)
