@@ -58,8 +58,8 @@ CACHE_VERSION = 1
 
 @dataclass(frozen=True)
 class Source:
-    """One image of the user's folder: its path relative to the root, split, ids and how it was
-    fitted into the 128x64 frame (``y' = y * sy + oy``, ``x' = x * sx + ox``)."""
+    """One image of the user's folder: its path relative to the root, split, raw pid and
+    0-based camera."""
 
     rel: str
     split: str
