@@ -76,7 +76,12 @@ def test_demo_smallest_settings(runner, tmp_path):
     md = (out / "summary.md").read_text()
     assert all(row in md for row in ROWS)
 
-    # a second demo into the same folder reuses the dataset; a file as --out is one clear error
+    # a second demo of another size into the same folder never overwrites the first's dataset
+    before = (out / "data" / "info.json").read_bytes()
+    r = runner.invoke(cli, ["demo", "--out", str(out), "--ids", "7"])
+    assert r.exit_code != 0 and "holds another dataset" in r.stderr.strip().splitlines()[-1]
+    assert (out / "data" / "info.json").read_bytes() == before
+    # a file as --out is one clear error
     bad = tmp_path / "file"
     bad.write_text("x")
     r = runner.invoke(cli, ["demo", "--out", str(bad)])
