@@ -331,6 +331,10 @@ def test_another_datasets_generator_synthesizes_the_folders_people(
     r = runner.invoke(main, ["synthesize", "--run", str(market_run), "--real-per-id", "2",
                              "--out", str(tmp_path / "x")])  # fmt: skip
     assert r.exit_code != 0 and "another --dataset" in r.output
+    r = runner.invoke(main, ["synthesize", "--run", str(market_run), "--dataset", "folder",
+                             "--out", str(tmp_path / "x")])  # fmt: skip
+    assert r.exit_code != 0 and "--dataset folder needs --root" in r.output
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.realdata
