@@ -40,8 +40,8 @@ class SyntheticMarket(Market1501):
     """The embedded dataset, read with the Market-1501 reader (split folders directly in root).
 
     Example:
-        >>> make_synthetic("/tmp/synth", ids=8)  # doctest: +SKIP
-        >>> len(SyntheticMarket("/tmp/synth").train) > 0  # doctest: +SKIP
+        >>> make_synthetic("data/synthetic", ids=8)  # doctest: +SKIP
+        >>> len(SyntheticMarket("data/synthetic").train) > 0  # doctest: +SKIP
         True
     """
 
@@ -541,7 +541,7 @@ def make_synthetic(
         A summary dict (image counts per split).
 
     Example:
-        >>> summary = make_synthetic("/tmp/synthetic-market", ids=8)  # doctest: +SKIP
+        >>> summary = make_synthetic("data/synthetic", ids=8)  # doctest: +SKIP
     """
     if ids < 2:
         raise UserError(f"--ids must be at least 2, got {ids}")

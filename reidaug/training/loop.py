@@ -253,9 +253,9 @@ def train(
 
     Example:
         >>> from reidaug.data import make_synthetic
-        >>> _ = make_synthetic("/tmp/synth", ids=8)  # doctest: +SKIP
-        >>> cfg = TrainConfig(dataset="synthetic", root="/tmp/synth", width=16, iters1=200,
-        ...                   iters2=100, batch_size=8, out="/tmp/runs")
+        >>> _ = make_synthetic("data/synthetic", ids=8)  # doctest: +SKIP
+        >>> cfg = TrainConfig(dataset="synthetic", root="data/synthetic", width=16, iters1=200,
+        ...                   iters2=100, batch_size=8, out="runs")
         >>> run = train(cfg)  # doctest: +SKIP
         >>> sorted(p.name for p in run.iterdir())  # doctest: +SKIP
         ['checkpoints', 'curves.png', 'samples', 'stats.jsonl', 'training_options.json']
