@@ -80,8 +80,7 @@ def check_provenance(shards: ShardDataset, ds: Market1501) -> None:
     wanted = _subset_key(*(s["real_per_id"], s["id_fraction"], s["seed"]) if s else (None,) * 3)
     for attrs in shards.attrs:
         try:
-            config = json.loads(attrs["config"])
-            t = config["training"]
+            t = json.loads(attrs["config"])["training"]
         except (KeyError, TypeError, ValueError):
             raise UserError("shards carry no training options; synthesize them again") from None
         if t.get("dataset") != ds.name:

@@ -431,16 +431,18 @@ class FolderDataset(Market1501):
                     f"no pose file {path}: run `reidaug poses estimate --dataset folder "
                     f"--root {self.root}`"
                 )
-            raw = self.__dict__.get("_raw_poses")
-            if raw is None:
-                raw = self.__dict__["_raw_poses"] = K.read_annotations(path)
-            fits = self.fits
+            raw, fits = self._raw_poses, self.fits
             cache[key] = {
                 s.name: map_keypoints(raw[s.rel], fits[s.rel])
                 for s in self.sources
                 if s.split == key and s.rel in raw
             }
         return cache[key]
+
+    @cached_property
+    def _raw_poses(self) -> dict[str, np.ndarray]:
+        """The pose file as written: by relative path, in the original images' pixels."""
+        return K.read_annotations(self.annotation_path("train"))
 
     def test_pairs(self) -> list[tuple[str, str]]:
         """Seeded same-id gallery pairs with valid poses (the PG2 protocol's draw)."""

@@ -277,8 +277,7 @@ class Market1501:
 
     def train_digest(self) -> str:
         """What identifies the training split (or subset): a digest of its image names."""
-        names = "\n".join(sorted(it.path.name for it in self.train))
-        return hashlib.sha256(names.encode()).hexdigest()[:16]
+        return _names_digest(self.train)
 
     def require_pairs(self) -> None:
         """Refuse a training set a pose generator cannot learn from; Market's splits always
@@ -290,8 +289,7 @@ class Market1501:
 
     def full_train_digest(self) -> str:
         """:meth:`train_digest` of the whole training split, whatever subset is kept."""
-        names = "\n".join(sorted(it.path.name for it in self._scan("train")))
-        return hashlib.sha256(names.encode()).hexdigest()[:16]
+        return _names_digest(self._scan("train"))
 
     @property
     def num_train_ids(self) -> int:
@@ -322,6 +320,11 @@ class Market1501:
     def test_pairs(self) -> list[tuple[str, str]]:
         """The standard 12,000 ``(from, to)`` test pairs of ``market-pairs-test.csv``."""
         return read_pairs(self.annotation_dir / self.pairs_file)
+
+
+def _names_digest(items: list[Item]) -> str:
+    names = "\n".join(sorted(it.path.name for it in items))
+    return hashlib.sha256(names.encode()).hexdigest()[:16]
 
 
 def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
