@@ -433,6 +433,8 @@ class EvalConfig:
 
 
 Strategy = Literal["random", "kmeans", "farthest"]
+#: What draws the new-pose images: a trained generator, or the training-free part warp.
+SynthesisSource = Literal["generator", "warp"]
 
 
 @dataclass
@@ -455,6 +457,9 @@ class SynthesisConfig:
             another one [default: the run's own dataset and training subset].
         real_per_id, subset_seed: with ``dataset``, synthesize from this seeded subset of its
             training images (``Market1501.restrict_train``), the one a bench will train on.
+        source: ``generator`` (the run's) or ``warp``: the training-free part warp of each
+            source image into the target pose, with no model (needs ``dataset``); the control
+            that shows what a generator adds over moving the person's own pixels.
         command: the command line, stored in each shard.
     """
 
@@ -474,6 +479,7 @@ class SynthesisConfig:
     subset_seed: int = 0
     device: str = "auto"
     workers: int = 1
+    source: SynthesisSource = "generator"
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -489,6 +495,13 @@ class SynthesisConfig:
             if v is not None and v < lo:
                 flag = name.replace("_", "-")
                 raise UserError(f"--{flag} must be at least {lo}, got {v}")
+        if self.source == "warp":
+            if self.run is not None or self.checkpoint is not None:
+                raise UserError("--source warp uses no generator: drop --run and --checkpoint")
+            if self.dataset is None:
+                raise UserError("--source warp needs --dataset and --root: whose people to warp")
+        elif self.run is None and self.checkpoint is None:
+            raise UserError("synthesize needs --run (or --checkpoint), or --source warp")
         if self.dataset is not None and self.root is None:
             raise UserError(f"--dataset {self.dataset} needs --root: where its people are")
         if self.dataset is None and (self.real_per_id is not None or self.subset_seed != 0):

@@ -11,6 +11,8 @@ GENERATORS = ("mscgan", "pg2")
 METRICS = ("ssim", "mssim", "ssim-fixed", "sharpness", "is", "mis", "fid", "fd-mnv2", "idp")
 #: How ``synthesize`` picks target poses from the training pose bank.
 STRATEGIES: tuple[str, ...] = ("random", "kmeans", "farthest")
+#: What draws ``synthesize``'s images (``config.SynthesisSource``).
+SOURCES: tuple[str, ...] = ("generator", "warp")
 
 #: The re-ID bench: named recipes, arms, and torchreid's choices it exposes.
 REID_RECIPES = ("cpu", "pretrained", "gpu")

@@ -534,3 +534,85 @@ def test_shard_images_are_the_generator_outputs_for_their_source_and_pose(run, s
         out = to_uint8(rec.final(to_tensor(cond)[None], torch.from_numpy(pose)[None]))[0]
         assert np.abs(out.astype(int) - images[j].astype(int)).max() <= 1, j
         assert np.abs(images[j].astype(int) - cond.astype(int)).mean() > 2  # not the condition
+
+
+def _warp_cmd(root, out):
+    return [sys.executable, "-m", "reidaug", "synthesize", "--source", "warp", "--dataset",
+            "synthetic", "--root", str(root), "--real-per-id", "2", "--poses", "3", "--out",
+            out, "--shard-size", "8", "--batch-size", "4", "--workers", "0"]  # fmt: skip
+
+
+def test_warp_source_writes_the_part_warp_of_each_source_and_resumes_byte_identically(
+    synth_root, tmp_path, runner
+):
+    """``--source warp``: image i is the training-free part warp of its source into its stored
+    target pose (no model), the subset is the bench's, bench provenance accepts it, and a
+    SIGKILLed job resumes to the same bytes."""
+    from reidaug.bench.run import check_provenance
+    from reidaug.data.pairs import load_image
+    from reidaug.data.parts import warp_images
+
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "PYTHONPATH": str(REPO)}
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    subprocess.run(_warp_cmd(synth_root, "out"), cwd=tmp_path / "a", env=env, check=True)
+    whole = tmp_path / "a" / "out"
+    ds = SyntheticMarket(synth_root)
+    ds.restrict_train(2, None, 0)
+    shards = ShardDataset(whole)
+    assert len(shards) == 3 * len(ds.train)
+    assert {it.name for it in ds.train} == set(shards.column("source").tolist())
+    check_provenance(shards, ds)  # no generator: only the sources must lie in the subset
+    ann = ds.annotations("train")
+    with h5py.File(sorted(whole.glob("shard-*.h5"))[1], "r") as f:
+        assert f.attrs["model"] == "warp" and f.attrs["checkpoint_sha256"] == ""
+        images, kps = f["images"][()], f["target_keypoints"][()]
+        src = f["source_name"].asstr()[()]
+    cond = np.stack([load_image(ds.split_dir("train") / s, ds.height, ds.width) for s in src])
+    want = warp_images(cond, np.stack([ann[s] for s in src]), kps)
+    assert np.array_equal(images, want)
+    assert np.abs(images.astype(int) - cond.astype(int)).mean() > 2  # moved, not copied
+    # a bench on another subset refuses the warp's shards (sources outside it)
+    other = SyntheticMarket(synth_root)
+    other.restrict_train(2, None, 1)
+    with pytest.raises(UserError, match="outside this bench's training subset"):
+        check_provenance(shards, other)
+
+    proc = subprocess.Popen(
+        _warp_cmd(synth_root, "out"), cwd=tmp_path / "b", env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while not (tmp_path / "b" / "out" / "shard-00001.h5").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = len(list((tmp_path / "b" / "out").glob("shard-*.h5")))
+    total = len(list(whole.glob("shard-*.h5")))
+    assert 2 <= killed < total, "the kill should land mid-job"
+    r = subprocess.run(
+        _warp_cmd(synth_root, "out"), cwd=tmp_path / "b", env=env, check=True,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert "verified and skipped" in r.stderr
+    for f in sorted(whole.glob("shard-*.h5")):
+        assert f.read_bytes() == (tmp_path / "b" / "out" / f.name).read_bytes(), f.name
+
+
+def test_warp_source_refuses_a_generator_and_needs_a_dataset(runner, run, synth_root, tmp_path):
+    def last(*args):
+        r = runner.invoke(
+            cli, ["synthesize", "--source", "warp", "--out", str(tmp_path / "o"), *args]
+        )
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        return r.stderr.strip().splitlines()[-1]
+
+    assert last("--run", str(run), "--dataset", "synthetic", "--root", str(synth_root)) == (
+        "Error: --source warp uses no generator: drop --run and --checkpoint"
+    )
+    assert last() == "Error: --source warp needs --dataset and --root: whose people to warp"
+    assert not (tmp_path / "o").exists()
+    r = runner.invoke(cli, ["synthesize", "--out", str(tmp_path / "o")])
+    assert r.stderr.strip().splitlines()[-1] == (
+        "Error: synthesize needs --run (or --checkpoint), or --source warp"
+    )

@@ -80,9 +80,14 @@ def check_provenance(shards: ShardDataset, ds: Market1501) -> None:
     wanted = _subset_key(*(s["real_per_id"], s["id_fraction"], s["seed"]) if s else (None,) * 3)
     for attrs in shards.attrs:
         try:
-            t = json.loads(attrs["config"])["training"]
+            stored = json.loads(attrs["config"])
+            t, warped = stored["training"], stored["job"]["model"] == "warp"
         except (KeyError, TypeError, ValueError):
             raise UserError("shards carry no training options; synthesize them again") from None
+        if warped and t is None:
+            continue  # the training-free warp learnt from nothing: only its sources count
+        if not isinstance(t, dict):
+            raise UserError("shards carry no training options; synthesize them again")
         if t.get("dataset") != ds.name:
             continue  # a generator trained on another dataset saw none of these people
         theirs = _subset_key(t.get("real_per_id"), t.get("id_fraction"), t.get("subset_seed", 0))

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from reidaug.cli.app import App, pass_app, workers_option
-from reidaug.names import DATASETS, STRATEGIES
+from reidaug.names import DATASETS, SOURCES, STRATEGIES
 
 
 @click.command("synthesize")
@@ -18,6 +18,14 @@ from reidaug.names import DATASETS, STRATEGIES
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Trained run directory.",
+)
+@click.option(
+    "--source",
+    type=click.Choice(SOURCES),
+    default="generator",
+    show_default=True,
+    help="What draws the images: the --run's generator, or the training-free part warp of "
+    "each source image into its target pose (no model; needs --dataset and --root).",
 )
 @click.option(
     "--checkpoint",
@@ -105,6 +113,7 @@ from reidaug.names import DATASETS, STRATEGIES
 def synthesize_cmd(
     app: App,
     run,
+    source,
     checkpoint,
     poses,
     out,
@@ -126,6 +135,9 @@ def synthesize_cmd(
 
     Another dataset's people: reidaug synthesize --run RUN --dataset folder --root my-people/
     --out my-shards/
+
+    The warp control: reidaug synthesize --source warp --dataset market1501 --root DATA
+    --real-per-id 2 --out warp-shards/
     """
     from reidaug.synthesis import synthesize
 
@@ -133,6 +145,8 @@ def synthesize_cmd(
     # split leave the shard bytes alone
     params = click.get_current_context().params
     skip = {"out", "workers", "num_shards", "shard_index"}
+    if source == "generator":  # the default: commands of earlier shards stay the same
+        skip.add("source")
     command = "reidaug synthesize " + shlex.join(
         x
         for k, v in params.items()
@@ -157,6 +171,7 @@ def synthesize_cmd(
         s = synthesize(
             out,
             run=run,
+            source=source,
             checkpoint=checkpoint,
             poses=poses,
             strategy=strategy,
