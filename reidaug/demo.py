@@ -22,6 +22,7 @@ from reidaug.data import SyntheticMarket, make_synthetic
 from reidaug.errors import UserError
 from reidaug.metrics import evaluate
 from reidaug.metrics.evaluate import COPY, REAL
+from reidaug.progress import relabel
 from reidaug.synthesis import ShardDataset, synthesize
 from reidaug.training import checkpoint as ckpt_io
 from reidaug.training import train
@@ -56,7 +57,7 @@ def demo(
     """Run every stage on the embedded dataset under ``cfg.out``; return (and write
     ``summary.json``/``summary.md``) the summary: one row per figure with its baseline.
 
-    ``progress(done, total, step=)`` reports within a step; ``log`` gets one line as each step
+    ``progress(done, total, STEP)`` reports within a step; ``log`` gets one line as each step
     starts and ends, saying where its output went.
 
     Example:
@@ -74,11 +75,7 @@ def demo(
     def step(i: int, what: str):
         log(f"[{i}/{len(STEPS)}] {what}")
 
-        def report(done, total, **kw):
-            if progress:
-                progress(done, total, step=STEPS[i - 1])
-
-        return report
+        return relabel(progress, STEPS[i - 1])
 
     # 1. dataset (reused when a previous demo made it with the same size)
     data = out / "data"

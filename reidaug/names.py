@@ -14,6 +14,12 @@ STRATEGIES: tuple[str, ...] = ("random", "kmeans", "farthest")
 #: What draws ``synthesize``'s images (``config.SynthesisSource``).
 SOURCES: tuple[str, ...] = ("generator", "warp")
 
+#: Cached re-ID models by role, each with its own training seed, so that no role reuses
+#: another's network: the idp judge scores generators, so it must be a network that no
+#: training step used (the identity loss trains against seed 2, the bench's confidence filter
+#: judges with seed 0 unless ``--judge-seed`` says otherwise).
+MODEL_ROLES: dict[str, int] = {"idp-judge": 1, "identity-loss": 2, "confidence-judge": 0}
+
 #: The re-ID bench: named recipes, arms, and torchreid's choices it exposes.
 REID_RECIPES = ("cpu", "pretrained", "gpu")
 ARMS = ("baseline", "augmented", "baseline-matched")

@@ -25,7 +25,7 @@ ORDER = [
     "cli",
     "__main__",
 ]
-SHARED = {"config", "errors", "device", "weights", "atomic", "names", "lock", ""}
+SHARED = {"config", "errors", "device", "weights", "atomic", "names", "lock", "progress", ""}
 
 
 def _stage(module: str) -> str:
@@ -127,6 +127,11 @@ def test_the_light_name_lists_match_the_registries():
     assert set(names.METRICS) == set(SCORERS)
     assert set(names.REID_RECIPES) == set(REID)
     assert names.ARMS == ARMS
+    from typing import get_args
+
+    from reidaug.config import Strategy, SynthesisSource
+
+    assert get_args(Strategy) == names.STRATEGIES and get_args(SynthesisSource) == names.SOURCES
 
 
 def test_the_code_is_linted_and_formatted():

@@ -71,12 +71,13 @@ def test_idp_and_sharpness_on_a_trained_g1(trained, synth_root, tmp_path, monkey
         device="cpu",
         reid_recipe={"epochs": 4, "batch_size": 32, "workers": 0},
         log=said.append,
-        progress=lambda done, total, **kw: bars.append((done, total, kw.get("protocol"))),
+        progress=lambda done, total, label=None, **kw: bars.append((done, total, label, kw)),
     )
     # the judge's bar counts steps and names the epoch each is in, never "epoch 37/96"
-    judge_bars = [b for b in bars if b[2] and b[2].startswith("re-ID model")]
-    assert judge_bars and judge_bars[-1][2] == "re-ID model, epoch 4/4"
+    judge_bars = [b for b in bars if b[2] == "re-ID model"]
+    assert judge_bars and judge_bars[-1][3]["epoch"] == "4/4"
     assert judge_bars[-1][0] == judge_bars[-1][1] > 4
+    assert {b[2] for b in bars} == {"re-ID model", "posegan"}
     assert all(r["judge"] == "cpu recipe" for r in recs if r["metric"].startswith("idp"))
     v = {(r["metric"], r["source"]): r["value"] for r in recs}
     n = {(r["metric"], r["source"]): r["n"] for r in recs}

@@ -272,8 +272,8 @@ def test_an_interrupted_arm_resumes_from_its_last_epoch(shards, synth_root, tmp_
     class Stop(Exception):
         pass
 
-    def stop_in_epoch_3(step, total, epoch, **kw):
-        if epoch == 3:
+    def stop_in_epoch_3(step, total, label, epoch, **kw):
+        if epoch == "3/3":
             raise Stop
 
     cfg = small(synth_root, None, tmp_path / "cut", epochs=3, arms=["baseline"])

@@ -7,7 +7,7 @@ from typing import Literal
 
 from reidaug.config import with_preset
 from reidaug.errors import UserError
-from reidaug.names import ARMS, DEFAULT_ARMS, LABELS
+from reidaug.names import ARMS, DEFAULT_ARMS, LABELS, MODEL_ROLES
 from reidaug.reidnet.recipe import RECIPE_FIELDS, RECIPES, ReidRecipe, check_recipe
 
 METRIC_KEYS = ("mAP", "rank1", "rank5", "rank10")
@@ -56,7 +56,7 @@ class BenchConfig:
     #: training set, a seed the bench does not train)
     min_confidence: float | None = None
     judge: str | None = None
-    judge_seed: int = 0
+    judge_seed: int = MODEL_ROLES["confidence-judge"]
     synthetic_ratio: float = 0.25
     extra_steps: bool = False
     #: ``replace``: synthetic images take a ``synthetic_ratio`` share of each batch of the

@@ -33,6 +33,7 @@ from reidaug.data.market1501 import Item, Market1501
 from reidaug.device import environment, resolve_device
 from reidaug.errors import UserError
 from reidaug.names import ARMS
+from reidaug.progress import relabel
 from reidaug.reidnet import adapter
 from reidaug.reidnet import model as reid_model
 from reidaug.reidnet.cache import cached_model
@@ -365,9 +366,7 @@ def test_time_report(
     arms = cfg.test_arms or cfg.arms
     models = {(arm, s): out / f"{arm}-seed{s}.pt" for arm in arms for s in cfg.seeds}
 
-    def report(done, total, **kw):
-        if progress:
-            progress(done, total, arm="test-time views", seed="-", epoch=0, epochs=0, loss=0.0)
+    report = relabel(progress, "test-time views")
 
     res = pose_fusion(
         list(models.values()),
@@ -434,12 +433,12 @@ def filter_synthetic(
             ReidRecipe.named("cpu"),
             cfg.dataset,
             cfg.root,
-            cfg.judge_seed,
-            device,
-            cfg.workers,
-            progress,
-            log,
-            cfg.subset_args,
+            seed=cfg.judge_seed,
+            device=device,
+            workers=cfg.workers,
+            progress=progress,
+            log=log,
+            subset=cfg.subset_args,
         )
     conf = source_confidence(
         judge, shards, shards_id, ds.num_train_ids, ds.name, out, device, cfg.workers, log

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import click
 from rich.console import Console
@@ -20,8 +20,7 @@ from rich.progress import (
 
 from reidaug import __version__
 from reidaug.errors import UserError, memory_message, storage_message
-
-ProgressFn = Callable[..., None]
+from reidaug.progress import ProgressFn, render_stats
 
 
 class App:
@@ -43,14 +42,14 @@ class App:
 
     @contextlib.contextmanager
     def progress(
-        self, description: str, total: int | None = None, fields: str = "", rows: str = ""
+        self, description: str, total: int | None = None, rows: bool = False
     ) -> Iterator[ProgressFn]:
-        """A rich progress bar; yields ``update(done, total=None, **fields)`` for library loops.
+        """A rich progress bar; yields ``update(done, total, label=None, **stats)``, the
+        contract of :mod:`reidaug.progress`, for library loops.
 
-        ``fields`` is a format string over the keyword fields, shown after the bar
-        (for example ``"loss {loss:.3f}"``). ``rows`` (for example ``"{arm} seed {seed}"``)
-        gives each distinct value of those fields a bar of its own, described by it. A bar
-        appears with its first update, so a command that fails before any work shows none.
+        The label and the stats are shown after the bar; with ``rows`` every distinct label
+        gets a bar of its own, described by it. A bar appears with its first update, so a
+        command that fails before any work shows none.
         """
         columns = [
             TextColumn("[bold]{task.description}"),
@@ -65,14 +64,17 @@ class App:
         tasks: dict[str, object] = {}
         first_total = total
 
-        def update(done: int, total: int | None = None, **kw: object) -> None:
-            name = rows.format(**kw) if rows else ""
+        def update(
+            done: int, total: int | None = None, label: str | None = None, **stats: object
+        ) -> None:
+            name = (label or "") if rows else ""
             total = first_total if total is None and not rows else total
             if not tasks:  # the display starts with the first bar, so an early error is alone
                 prog.start()
             if name not in tasks:
                 tasks[name] = prog.add_task(name or description, total=total, extra="")
-            extra = fields.format(**kw) if fields and kw else ""
+            shown = [label] if label and not rows else []
+            extra = " | ".join([*shown, render_stats(stats)] if stats else shown)
             prog.update(tasks[name], completed=done, total=total, extra=extra)
 
         try:

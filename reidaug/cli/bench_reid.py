@@ -336,9 +336,7 @@ def bench_reid_cmd(
         extra_steps=extra_steps,
         **kw,
     )
-    with app.progress(
-        "training", fields="epoch {epoch}/{epochs} loss {loss:.3f}", rows="{arm} seed {seed}"
-    ) as update:
+    with app.progress("training", rows=True) as update:
         report = bench(cfg, progress=update, log=app.info)
     t = Table(
         title=f"re-ID: {cfg.model} on {cfg.dataset} ({cfg.recipe} recipe, {report['weights']}), "

@@ -83,7 +83,7 @@ def demo_cmd(
         seed=app.seed,
         device=str(resolve_device(app.device)),
     )
-    with app.progress("demo", fields="{step}") as update:
+    with app.progress("demo") as update:
         summary = demo(cfg, progress=update, log=app.info)
     quality = Table(title="image quality on held-out test pairs (embedded dataset)")
     for col in ("figure", "G1", "G2", "copy baseline", "real target"):

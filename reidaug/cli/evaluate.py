@@ -159,7 +159,7 @@ def evaluate_cmd(
     if json_out:
         check_writable(json_out)  # before the scoring, whose figures would be lost
     protocols = ["pg2", "posegan"] if protocol == "both" else [protocol]
-    with app.progress("evaluating", fields="{protocol}") as update:
+    with app.progress("evaluating") as update:
         cfg = EvalConfig(
             run=run,
             checkpoint=checkpoint,

@@ -167,7 +167,7 @@ def synthesize_cmd(
             "the run's own training subset is used"
         )
     seed = app.seed if seed is None else seed
-    with app.progress("synthesizing", fields="{images_s:.1f} images/s") as update:
+    with app.progress("synthesizing") as update:
         s = synthesize(
             out,
             run=run,

@@ -127,8 +127,7 @@ _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     show_default=True,
     metavar="DECAY",
     help="Keep an exponential moving average of the generators' weights with this decay "
-    "(e.g. 0.999) and evaluate and synthesize with it; 0: the last weights (both papers). "
-    "Standard for long GAN runs; at CPU budgets on Market it gave no gain.",
+    "(e.g. 0.999) and evaluate and synthesize with it; 0: the last weights (both papers).",
 )
 @click.option(
     "--skip",
@@ -372,9 +371,7 @@ def train_cmd(ctx: click.Context, app: App, **kw) -> None:
         cfg = TrainConfig.from_preset(
             kw["preset"], **{"seed": app.seed, "device": app.device, **opts}
         )
-    with app.progress(
-        "training", fields="stage {stage} | loss {loss:.4f} | {it_s:.2f} it/s"
-    ) as update:
+    with app.progress("training") as update:
         changes = opts if resume is not None else None
         run = train(cfg, resume=resume, progress=update, log=app.debug, changes=changes)
     click.echo(f"run directory: {run}")

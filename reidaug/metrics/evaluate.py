@@ -93,7 +93,8 @@ def evaluate(
     Args:
         cfg: what to score and how (see :class:`reidaug.config.EvalConfig`), or its fields as
             keyword arguments.
-        progress: called as ``progress(done, total, protocol=)``.
+        progress: called as ``progress(done, total, protocol)`` (the contract of
+            :mod:`reidaug.progress`).
         log: called with one line per step worth telling.
         inception_state_dict: Inception weights in memory instead of a file (tests).
 
@@ -198,7 +199,7 @@ def _batches(ctx: EvalContext, protocol: str, pairs: list[Pair]) -> Iterator[Bat
 
     def report(done, total):
         if ctx.progress:
-            ctx.progress(done, total, protocol=protocol)
+            ctx.progress(done, total, protocol)
 
     stream = (
         generate_pairs(gen.recipe, ds, pairs, "gallery", cfg.batch_size, progress=report)

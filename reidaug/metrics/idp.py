@@ -37,6 +37,8 @@ import torch
 from reidaug.data.market1501 import Market1501
 from reidaug.errors import UserError
 from reidaug.metrics.registry import Batch, EvalContext, figure
+from reidaug.names import MODEL_ROLES
+from reidaug.progress import relabel
 from reidaug.reidnet import adapter
 from reidaug.reidnet import model as reid_model
 from reidaug.reidnet.cache import cached_model
@@ -182,13 +184,15 @@ def judge_checkpoint(ctx: EvalContext) -> Path:
     workers = options.pop("workers", 1)
     recipe = ReidRecipe.named(options.pop("recipe", "cpu"), **options)
 
-    def report(done, total, **kw):
-        if ctx.progress:
-            # done/total count steps; the label names the epoch the step is in
-            ctx.progress(done, total, protocol=f"re-ID model, epoch {kw['epoch']}/{kw['epochs']}")
-
     return cached_model(
-        recipe, ctx.ds.name, str(ctx.ds.root), 1, ctx.device, workers, report, ctx.log
+        recipe,
+        ctx.ds.name,
+        str(ctx.ds.root),
+        seed=MODEL_ROLES["idp-judge"],
+        device=ctx.device,
+        workers=workers,
+        progress=relabel(ctx.progress, "re-ID model"),  # steps, with the epoch among its stats
+        log=ctx.log,
     )
 
 

@@ -10,7 +10,8 @@ DG-Net's soft-label KL.
 
 The network must not be the identity judge of ``evaluate --metrics idp``: a judge of the same
 weights (or of the same recipe and seed) rewards images made to please it. By default the
-identity network is trained with seed :data:`ID_SEED` and the judge with seed 1.
+identity network is trained with seed :data:`ID_SEED` and the judge with another
+(``reidaug.names.MODEL_ROLES``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from reidaug.errors import UserError
+from reidaug.names import MODEL_ROLES
 from reidaug.reidnet import model as reid_model
 from reidaug.reidnet.cache import cached_model
 from reidaug.reidnet.recipe import ReidRecipe
 
 #: Seed of the cached identity network (the idp judge uses seed 1).
-ID_SEED = 2
+ID_SEED = MODEL_ROLES["identity-loss"]
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchreid's normalisation
 
 
@@ -83,7 +85,10 @@ def identity_checkpoint(
             raise UserError(f"identity network checkpoint not found: {path}")
         return path
     recipe = ReidRecipe.named("cpu")
-    return cached_model(recipe, dataset, root, ID_SEED, device, 1, progress, log).resolve()
+    path = cached_model(
+        recipe, dataset, root, seed=ID_SEED, device=device, progress=progress, log=log
+    )
+    return path.resolve()
 
 
 def load_identity(

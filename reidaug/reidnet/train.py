@@ -139,7 +139,7 @@ def train_reid(
             (``adapter.transforms(recipe.height, recipe.width, recipe.transforms)[0]``).
         label: ``lsro`` trains synthetic images against the uniform distribution, ``teacher``
             against row ``j`` of ``soft_targets`` (one label distribution per synthetic image).
-        progress: called as ``progress(step, total_steps, arm=, seed=, epoch=, epochs=, loss=)``.
+        progress: called as ``progress(step, total_steps, "ARM seed S", epoch="E/N", loss=)``.
         state_path: an epoch checkpoint: resumed from when it exists, rewritten after each epoch.
         key: stored in the epoch checkpoint; a checkpoint with another key is refused.
         log: called with one line per finished epoch (readable in a log file).
@@ -220,10 +220,8 @@ def train_reid(
                 progress(
                     info["steps"],
                     total,
-                    arm=tag,
-                    seed=seed,
-                    epoch=epoch + 1,
-                    epochs=recipe.epochs,
+                    f"{tag} seed {seed}",
+                    epoch=f"{epoch + 1}/{recipe.epochs}",
                     loss=float(np.mean(losses[-20:])),
                 )
         sched.step()

@@ -19,14 +19,13 @@ from reidaug.data.pairs import PairDataset, train_pairs
 from reidaug.device import environment, launch, resolve_device, seed_everything
 from reidaug.errors import Interrupted, UserError
 from reidaug.lock import folder_lock
+from reidaug.progress import ProgressFn
 from reidaug.reidnet.identity import identity_checkpoint, load_identity
 from reidaug.training import checkpoint as ckpt_io
 from reidaug.training import distributed as dist
 from reidaug.training import rundir
 from reidaug.training.recipe import Recipe, Stage, build_recipe, check_weights
 from reidaug.weights import file_sha256
-
-ProgressFn = Callable[..., None]
 
 #: Fields that say where or how a run is kept, not what it computes: not compared on resume.
 _NOT_COMPARED = ("out", "changes", "train_digest")
@@ -116,10 +115,10 @@ def _identity(
     ``identity network``). The options record the file and its digest."""
     t0 = time.time()
 
-    def report(done: int, total: int, **kw) -> None:
+    def report(done: int, total: int, label: str | None = None, **stats) -> None:
         if progress:
             rate = done / max(time.time() - t0, 1e-9)
-            progress(done, total, stage="identity network", loss=kw["loss"], it_s=rate)
+            progress(done, total, "identity network", **stats, it_s=rate)
 
     path = identity_checkpoint(cfg.dataset, str(ds.root), cfg.id_checkpoint, device, report, log)
     cfg = dataclasses.replace(cfg, id_checkpoint=str(path), id_checkpoint_sha256=file_sha256(path))
@@ -444,7 +443,7 @@ def _run_stages(cfg, run, recipe, selected, data, ds, pos, device, resume, progr
                     progress(
                         done,
                         _expected_total(done, total, it_s, clock, cfg.max_seconds),
-                        stage=st.name,
+                        f"stage {st.name}",
                         loss=main,
                         it_s=it_s,
                     )
