@@ -4,7 +4,11 @@
 # other half, brought in as a folder dataset of symlinks (the user with their own people), and
 # the pretrained re-ID recipe is trained on that half with and without them.
 #
-#   experiments/transfer.sh OUT STEP...      steps: gen folder synth bench
+#   experiments/transfer.sh OUT STEP...      steps: gen folder synth bench warp-synth warp-bench
+#
+# warp-synth and warp-bench are the control: the training-free part warp of the same sources
+# into the same pose bank (synthesize --source warp), added the same way, against the same
+# baseline units (copied from OUT/bench).
 #
 # Each step runs once: a finished one leaves OUT/done/STEP and is skipped; an interrupted
 # generator resumes from its last checkpoint, an interrupted bench from its last epoch. Logs go
@@ -67,6 +71,17 @@ for s in "$@"; do
     bench)
         step bench reidaug bench-reid "${BENCH[@]}" --arms baseline,augmented --seeds "$SEEDS" \
             --mix add --shards "$OUT/shards" --label same-id --out "$OUT/bench"
+        ;;
+    warp-synth)
+        step warp-synth reidaug synthesize --source warp --dataset folder --root "$FOLDER" \
+            --real-per-id 2 --subset-seed 0 --poses 10 --out "$OUT/warp-shards"
+        ;;
+    warp-bench)
+        mkdir -p "$OUT/bench-warp"
+        for f in "$OUT"/bench/baseline-seed*.{json,pt}; do cp -n "$f" "$OUT/bench-warp/"; done
+        step warp-bench reidaug bench-reid "${BENCH[@]}" --arms baseline,augmented \
+            --seeds "$SEEDS" --mix add --shards "$OUT/warp-shards" --label same-id \
+            --out "$OUT/bench-warp"
         ;;
     *) echo "unknown step $s" >&2 && exit 1 ;;
     esac

@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -124,3 +125,49 @@ def test_a_perceptual_run_logs_its_term_and_refuses_layers_without_it(synth_root
     r = runner.invoke(cli, [*base, "--lambda-perceptual", "1", "--perceptual-layers", "1,x",
                             "--out", str(tmp_path / "o")])  # fmt: skip
     assert r.exit_code == 2 and "comma-separated block indices" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_perceptual_generator_resumes_to_the_same_weights(synth_root, tmp_path):
+    """SIGKILL a ``--lambda-perceptual`` run at a random point after its first checkpoint and
+    resume it: every logged loss and the final weights equal an uninterrupted run's."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from reidaug.training import checkpoint as C
+
+    def command(out):
+        return [sys.executable, "-m", "reidaug", "--device", "cpu", "train", "--dataset",
+                "synthetic", "--root", str(synth_root), "--stage", "1", "--iters1", "12",
+                "--width", "4", "--d-width", "4", "--batch-size", "4", "--workers", "0",
+                "--lambda-perceptual", "0.5", "--checkpoint-every", "2", "--log-every", "1",
+                "--out", str(out)]  # fmt: skip
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(command(tmp_path / "whole"), env=env, check=True, capture_output=True)
+    p = subprocess.Popen(command(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while not list((tmp_path / "cut").glob("*/checkpoints/step-*.pt")) and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.Random().uniform(0, 0.5))
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    (run,) = (tmp_path / "cut").iterdir()
+    assert C.latest(run).name != "step-0000012.pt", "killed too late to test a resume"
+    resume = [sys.executable, "-m", "reidaug", "--device", "cpu", "train", "--resume", str(run)]
+    subprocess.run(resume, env=env, check=True, capture_output=True)
+    (whole,) = (tmp_path / "whole").iterdir()
+
+    def losses(r):
+        rows = [json.loads(x) for x in (r / "stats.jsonl").read_text().splitlines()]
+        return [(x["global_step"], x["losses"]) for x in rows]
+
+    assert losses(run) == losses(whole) and len(losses(whole)) == 12
+    a, b = (C.load(C.latest(r))["nets"] for r in (whole, run))
+    for net in a:
+        assert all(torch.equal(a[net][k], b[net][k]) for k in a[net]), net

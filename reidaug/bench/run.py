@@ -272,6 +272,9 @@ def bench(
         raise UserError(
             "--shards is used only by the augmented arm; add it to --arms or drop --shards"
         )
+    recipe = cfg.reid
+    if recipe.pretrained is not None:  # a bad weights file fails before anything is written
+        adapter.build_model(recipe.model, ds.num_train_ids, recipe.pretrained)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     index, synthetic_filter = None, None

@@ -232,7 +232,8 @@ class FolderDataset(Market1501):
     # ---------------------------------------------------------------- listing
     def _listing(self) -> list[Source]:
         if not self.root.is_dir():
-            raise UserError(f"dataset root not found: {self.root}")
+            what = "is a file, not a folder" if self.root.exists() else "not found"
+            raise UserError(f"dataset root {what}: {self.root}")
         for market in (Market1501.release_dir, Market1501.splits["train"]):
             if (self.root / market).is_dir():  # e.g. $REIDAUG_DATA taken for a folder's root
                 raise UserError(
@@ -331,7 +332,12 @@ class FolderDataset(Market1501):
         """What identifies the folder's content: paths, ids, splits, sizes and times."""
         h = hashlib.sha256(f"folder-cache-v{CACHE_VERSION}".encode())
         for s in self.sources:
-            st = (self.root / s.rel).stat()
+            try:
+                st = (self.root / s.rel).stat()
+            except OSError as e:  # a symlink loop or a link to nowhere
+                from reidaug.data.pairs import image_error
+
+                raise image_error(self.root / s.rel, e) from None
             h.update(f"{s.rel}\0{s.split}\0{s.raw_pid}\0{s.camid}\0{st.st_size}\0".encode())
             h.update(f"{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]

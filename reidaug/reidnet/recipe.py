@@ -92,6 +92,11 @@ def check_recipe(r) -> None:
         raise UserError(
             f"--warmup-epochs must lie in [0, --epochs), got {r.warmup_epochs} of {r.epochs}"
         )
+    if not 0 <= r.fixbase_epochs < r.epochs:
+        raise UserError(
+            f"--fixbase-epochs must lie in [0, --epochs), got {r.fixbase_epochs} of {r.epochs}: "
+            "the backbone would never be trained"
+        )
     if not (math.isfinite(r.base_lr_mult) and r.base_lr_mult > 0):
         raise UserError(f"--base-lr-mult must be a positive number, got {r.base_lr_mult}")
 
