@@ -136,7 +136,7 @@ def _drawer(params: SynthesisConfig) -> _Drawer:
             kps = [batch[k].numpy().astype(np.int64) for k in _KEYPOINTS]
             return warp_images(to_uint8(batch["condition"]), *kps)
 
-        return _Drawer("warp", None, None, None, warp)
+        return _Drawer(model="warp", sha256=None, training=None, config=None, draw=warp)
     dev = launch().device(resolve_device(params.device))  # one GPU per torchrun rank
     root = None if params.dataset is not None else params.root
     gen = load_generator(params.run, params.checkpoint, dev, root)
@@ -147,7 +147,14 @@ def _drawer(params: SynthesisConfig) -> _Drawer:
             return to_uint8(gen.recipe.final(*inputs))
 
     config, stored = gen.config, gen.stored_config
-    return _Drawer(config.model, gen.sha256, stored, config, generate, dev.type == "cuda")
+    return _Drawer(
+        model=config.model,
+        sha256=gen.sha256,
+        training=stored,
+        config=config,
+        draw=generate,
+        cuda=dev.type == "cuda",
+    )
 
 
 _KEYPOINTS = ("source_keypoints", "target_keypoints")
@@ -218,6 +225,39 @@ def _created() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(created) if created else None))
 
 
+def _records(
+    params: SynthesisConfig, drawer: _Drawer, ds: Market1501, people: dict | None, total: int
+) -> tuple[dict, dict]:
+    """The job (what the manifest and every shard compare) and the shards' attributes."""
+    sources = ds.train
+    job = {
+        "reidaug_version": __version__,
+        "model": drawer.model,
+        "checkpoint_sha256": drawer.sha256,
+        "dataset": ds.name,
+        "poses": params.poses,
+        "strategy": params.strategy,
+        "seed": params.seed,
+        "shard_size": params.shard_size,
+        "sources": len(sources),
+        "images": total,
+        "subset": ds.subset,
+        "people": people,
+    }
+    attrs = {
+        "reidaug_version": __version__,
+        "model": drawer.model,
+        "checkpoint_sha256": drawer.sha256 or "",
+        "config": json.dumps({"job": job, "training": drawer.training}, sort_keys=True),
+        "command": params.command,
+        "created": _created(),
+        "dataset": ds.name,
+        "generator_dataset": drawer.config.dataset if drawer.config else "",
+        "seed": params.seed,
+    }
+    return job, attrs
+
+
 def synthesize(
     params: SynthesisConfig | str | os.PathLike,
     /,
@@ -257,31 +297,7 @@ def synthesize(
     targets = np.array([sampler.sample(it.name, s) for s, it in enumerate(sources)], np.int64)
     total = len(sources) * params.poses
     total_shards = math.ceil(total / params.shard_size)
-    job = {
-        "reidaug_version": __version__,
-        "model": drawer.model,
-        "checkpoint_sha256": drawer.sha256,
-        "dataset": ds.name,
-        "poses": params.poses,
-        "strategy": params.strategy,
-        "seed": params.seed,
-        "shard_size": params.shard_size,
-        "sources": len(sources),
-        "images": total,
-        "subset": ds.subset,
-        "people": people,
-    }
-    attrs = {
-        "reidaug_version": __version__,
-        "model": drawer.model,
-        "checkpoint_sha256": drawer.sha256 or "",
-        "config": json.dumps({"job": job, "training": drawer.training}, sort_keys=True),
-        "command": params.command,
-        "created": _created(),
-        "dataset": ds.name,
-        "generator_dataset": drawer.config.dataset if drawer.config else "",
-        "seed": params.seed,
-    }
+    job, attrs = _records(params, drawer, ds, people, total)
     out = Path(params.out)
     with folder_lock(out, f"synthesize-{me}-of-{n_proc}"):
         known = _check_folder(out, job, log)
@@ -290,7 +306,10 @@ def synthesize(
         if skipped:
             log(f"{skipped} finished shards verified and skipped")
         jobs = _Jobs(ds, sources, bank, targets, drawer.heatmap)
-        done, seconds = _write(out, jobs, todo, params, drawer, job, attrs, progress, log)
+        done, seconds = _write(
+            out, jobs, todo, params=params, draw=drawer.draw, cuda=drawer.cuda, job=job,
+            attrs=attrs, progress=progress, log=log,
+        )  # fmt: skip
         manifest = write_manifest(out, job, total_shards)
     return {
         "written_images": done,
@@ -307,8 +326,10 @@ def _write(
     out: Path,
     jobs: _Jobs,
     todo: list[int],
+    *,
     params: SynthesisConfig,
-    drawer: _Drawer,
+    draw: Callable[[dict], np.ndarray],
+    cuda: bool,
     job: dict,
     attrs: dict,
     progress: Callable[..., None] | None,
@@ -331,7 +352,7 @@ def _write(
         jobs,
         batch_sampler=batches,
         num_workers=params.workers if batches else 0,
-        pin_memory=drawer.cuda,
+        pin_memory=cuda,
     )
     images = None
     for batch in loader:
@@ -340,7 +361,7 @@ def _write(
         lo, hi = j * shard_size, min(total, (j + 1) * shard_size)
         if images is None:
             images, filled = np.empty((hi - lo, jobs.ds.height, jobs.ds.width, 3), np.uint8), 0
-        images[idx - lo] = drawer.draw(batch)
+        images[idx - lo] = draw(batch)
         filled += len(idx)
         done += len(idx)
         if progress:
