@@ -70,7 +70,9 @@ def test_recipes_resolve_and_flags_override():
         cpu.transforms,
     ) == ("osnet_x0_25", 128, 64, 64, "amsgrad", 3e-3, 5e-4, "cosine", 38, True, ["random_flip"])
     assert BenchConfig() == cpu  # the dataclass defaults are the cpu recipe
-    gpu = BenchConfig.from_recipe("gpu", epochs=5, transforms=["random_flip", "random_erase"])
+    gpu = BenchConfig.from_recipe(
+        "gpu", epochs=5, fixbase_epochs=2, transforms=["random_flip", "random_erase"]
+    )
     assert (gpu.model, gpu.height, gpu.width, gpu.epochs) == ("osnet_x1_0", 256, 128, 5)
     assert gpu.transforms == ["random_flip", "random_erase"] and gpu.recipe == "gpu"
     assert BenchConfig.from_recipe("gpu", lr=None).lr == RECIPES["gpu"]["lr"]  # None: not given

@@ -41,7 +41,7 @@ class Interrupt(Exception):
 def stop_at(n: int):
     """A progress callback that interrupts training after step ``n``."""
 
-    def progress(done, total, **kw):
+    def progress(done, total, label=None, **kw):
         if done == n:
             raise Interrupt
 
@@ -446,7 +446,7 @@ def test_lr_decay_follows_a_minutes_budget(synth_root, tmp_path, monkeypatch):
     totals = []
     run = train(
         tiny(synth_root, tmp_path, stage="1", iters1=100, lr_decay=0.5, max_seconds=10),
-        progress=lambda done, total, **kw: totals.append(total),
+        progress=lambda done, total, label=None, **kw: totals.append(total),
     )
     lrs = [json.loads(line)["lr"] for line in (run / "stats.jsonl").read_text().splitlines()]
     # step k starts k seconds in: full rate for the first half of the 10 s, then 0.8, 0.6, ...
