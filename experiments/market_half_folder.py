@@ -43,7 +43,7 @@ def main() -> None:
     for split, items, anns in (
         ("train", [it for it in market.train if it.raw_pid in others], "train"),
         ("query", market.query, None),
-        ("gallery", market._gallery_all, "gallery"),
+        ("gallery", market.gallery + market.gallery_junk, "gallery"),
     ):
         (tmp / split).mkdir(parents=True)
         shipped = market.annotations(anns) if anns else {}
